@@ -1,0 +1,144 @@
+"""One settings object. Precedence: defaults < .env < FRAUD_APP_* environment < CLI flags."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import logging.handlers
+import os
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from dotenv import dotenv_values
+
+ENV_PREFIX = "FRAUD_APP_"
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names the setting."""
+
+
+def in_source_checkout() -> bool:
+    return not getattr(sys, "frozen", False) and (SOURCE_ROOT / "pyproject.toml").exists()
+
+
+def default_home() -> Path:
+    # A checkout keeps its data beside the code; an installed or frozen app uses the user's data dir.
+    if in_source_checkout():
+        return SOURCE_ROOT
+    from platformdirs import user_data_path
+
+    return user_data_path("fraud_app", appauthor=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = dataclasses.field(default_factory=default_home)
+    db: Path | None = None  # None: <home>/data/fraud.duckdb
+    label_delay_days: int = 7
+    log_level: str = "INFO"
+    api_token: str | None = None
+    address: str = "127.0.0.1"
+    port: int = 5006
+    currency: str = "EUR"
+    demo_customers: int = 5000
+    demo_terminals: int = 10000
+    demo_days: int = 183
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.db) if self.db else self.home / "data" / "fraud.duckdb"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "data" / "logs"
+
+
+def _coerce(name: str, raw: Any, kind: type) -> Any:
+    if raw is None or raw == "":
+        return None
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is Path:
+            return Path(raw).expanduser()
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected {kind.__name__}, got {raw!r}") from None
+
+
+_KINDS = {"home": Path, "db": Path, "label_delay_days": int, "port": int,
+          "demo_customers": int, "demo_terminals": int, "demo_days": int}
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None,
+                  dotenv_file: Path | None = None) -> Settings:
+    """Merge the four layers. `overrides` are CLI flags; None values mean 'not given'."""
+    environ = os.environ if environ is None else environ
+    dotenv_file = dotenv_file or Path(environ.get(f"{ENV_PREFIX}ENV_FILE", ".env"))
+    layers = [dotenv_values(dotenv_file) if dotenv_file.is_file() else {}, environ]
+    values: dict[str, Any] = {}
+    for field in fields(Settings):
+        key = f"{ENV_PREFIX}{field.name.upper()}"
+        for layer in layers:
+            if layer.get(key) not in (None, ""):
+                values[field.name] = _coerce(field.name, layer[key], _KINDS.get(field.name, str))
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = value
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if not 0 <= s.port <= 65535:
+        raise ConfigError(f"port: {s.port} is not a TCP port (0-65535)")
+    if not 0 <= s.label_delay_days <= 365:
+        raise ConfigError(f"label_delay_days: {s.label_delay_days} is outside 0-365")
+    if s.log_level.upper() not in logging.getLevelNamesMapping():
+        raise ConfigError(f"log_level: unknown level {s.log_level!r}")
+    if len(s.currency) != 3 or not s.currency.isalpha():
+        raise ConfigError(f"currency: {s.currency!r} is not a 3-letter code")
+    for name in ("demo_customers", "demo_terminals", "demo_days"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1")
+
+
+class _BriefFormatter(logging.Formatter):
+    """Console lines without tracebacks: those go to the log file only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text
+        record.exc_info = record.exc_text = None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text = saved
+
+
+def setup_logging(settings: Settings, console_level: str | None = None) -> Path:
+    """Console plus a rotating file under <home>/data/logs. Safe to call more than once."""
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = settings.log_dir / "fraud_app.log"
+    root = logging.getLogger("fraud_app")
+    root.setLevel(settings.log_level.upper())
+    if not any(getattr(h, "_fraud_app", False) for h in root.handlers):
+        file_handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=5,
+                                                            encoding="utf-8")
+        file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        console = logging.StreamHandler()
+        console.setFormatter(_BriefFormatter(LOG_FORMAT))
+        console.setLevel(console_level or settings.log_level.upper())
+        for handler in (file_handler, console):
+            handler._fraud_app = True  # type: ignore[attr-defined]
+            root.addHandler(handler)
+    return log_file

@@ -1,0 +1,36 @@
+"""Read queries shared by the faces (CLI, UI, API)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import datetime as dt
+
+from .db import Store
+
+
+@dataclass(frozen=True)
+class Summary:
+    transactions: int
+    customers: int
+    terminals: int
+    labelled_fraud: int
+    first: dt.datetime | None
+    last: dt.datetime | None
+    total_amount: float
+
+
+def summary(store: Store) -> Summary:
+    row = store.cursor().execute(
+        "SELECT count(*), count(DISTINCT customer_id), count(DISTINCT terminal_id), "
+        "count(*) FILTER (is_fraud), min(timestamp), max(timestamp), coalesce(sum(amount), 0) "
+        "FROM transactions").fetchone()
+    return Summary(*row)
+
+
+def transaction_count(store: Store) -> int:
+    return store.cursor().execute("SELECT count(*) FROM transactions").fetchone()[0]
+
+
+def imports(store: Store, limit: int = 20) -> list[tuple]:
+    return store.cursor().execute(
+        "SELECT import_id, finished_at, source, actor, rows_imported, rows_rejected FROM imports "
+        "ORDER BY import_id DESC LIMIT ?", [limit]).fetchall()
