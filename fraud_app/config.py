@@ -126,19 +126,21 @@ class _BriefFormatter(logging.Formatter):
 
 
 def setup_logging(settings: Settings, console_level: str | None = None) -> Path:
-    """Console plus a rotating file under <home>/data/logs. Safe to call more than once."""
+    """Console plus a rotating file under <home>/data/logs. A second call replaces the first."""
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     log_file = settings.log_dir / "fraud_app.log"
     root = logging.getLogger("fraud_app")
     root.setLevel(settings.log_level.upper())
-    if not any(getattr(h, "_fraud_app", False) for h in root.handlers):
-        file_handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=5,
-                                                            encoding="utf-8")
-        file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        console = logging.StreamHandler()
-        console.setFormatter(_BriefFormatter(LOG_FORMAT))
-        console.setLevel(console_level or settings.log_level.upper())
-        for handler in (file_handler, console):
-            handler._fraud_app = True  # type: ignore[attr-defined]
-            root.addHandler(handler)
+    for old in [h for h in root.handlers if getattr(h, "_fraud_app", False)]:
+        root.removeHandler(old)
+        old.close()
+    file_handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=5,
+                                                        encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    console = logging.StreamHandler()
+    console.setFormatter(_BriefFormatter(LOG_FORMAT))
+    console.setLevel(console_level or settings.log_level.upper())
+    for handler in (file_handler, console):
+        handler._fraud_app = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
     return log_file

@@ -1,0 +1,205 @@
+"""`fraud-app [--db PATH] COMMAND`: see ../shared/CONTRACTS.md §2."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import ipaddress
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from . import __version__
+from .config import ConfigError, Settings, load_settings, setup_logging
+
+log = logging.getLogger("fraud_app.cli")
+
+
+class UsageError(ValueError):
+    """Bad input on the command line; printed as one line."""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2018-04-01") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fraud-app", description="Payment fraud detection and case review.")
+    parser.add_argument("--version", action="version", version=f"fraud-app {__version__}")
+    parser.add_argument("--db", type=Path, help="DuckDB file (default: $FRAUD_APP_DB or data/fraud.duckdb)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="the analyst UI and the REST API on one server")
+    p.add_argument("--address", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="TCP port (default 5006)")
+    p.add_argument("--no-show", action="store_true", help="do not open a browser")
+    p.add_argument("--allow-insecure", action="store_true",
+                   help="allow a non-loopback address without an API token")
+
+    p = sub.add_parser("generate", help="simulated card transactions with fraud labels")
+    p.add_argument("--customers", type=_positive, default=5000)
+    p.add_argument("--terminals", type=_positive, default=10000)
+    p.add_argument("--days", type=_positive, default=183)
+    p.add_argument("--start", type=_date, default=dt.date(2018, 4, 1))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="write FILE.csv or FILE.parquet instead of loading the database")
+
+    p = sub.add_parser("import", help="load a CSV or Parquet file, all-or-nothing")
+    p.add_argument("file", type=Path)
+    p.add_argument("--map", nargs="+", action="extend", default=[], metavar="SOURCE=field",
+                   help="map a file column to a transaction field, e.g. TX_AMOUNT=amount")
+    p.add_argument("--skip-invalid", action="store_true", help="import the valid rows, report the rest")
+    p.add_argument("--rejects", type=Path, metavar="FILE.csv", help="write every rejected row's reason here")
+    return parser
+
+
+@contextmanager
+def console_progress(label: str) -> Iterator:
+    """A progress bar on a terminal; plain log lines when output is piped."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=label, unit="%", disable=None, file=sys.stderr,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+    last = [""]
+
+    def update(fraction: float, message: str) -> None:
+        bar.n = round(100 * min(max(fraction, 0.0), 1.0))
+        bar.set_postfix_str(message)
+        if message != last[0]:
+            log.log(logging.INFO if bar.disable else logging.DEBUG, "%s: %3d%% %s", label, bar.n, message)
+            last[0] = message
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+def _open_store(settings: Settings):
+    from .store import Store
+
+    return Store(settings.db_path)
+
+
+def cmd_generate(args, settings: Settings) -> int:
+    import pyarrow.compute as pc
+
+    from . import simulate
+    from .store import insert_table, queries, write_table_file
+
+    started = time.perf_counter()
+    store = None
+    if not args.out:  # check the target before spending time on generation
+        store = _open_store(settings)
+        if n := queries.transaction_count(store):
+            raise UsageError(f"the database {settings.db_path} already holds {n:,} transactions; generate "
+                             "loads only into an empty database (use --out FILE, or another --db)")
+    with console_progress("generate") as progress:
+        table = simulate.generate(customers=args.customers, terminals=args.terminals, days=args.days,
+                                  start=args.start, seed=args.seed, progress=progress)
+        if args.out:
+            write_table_file(table, args.out)
+        else:
+            insert_table(store, table, source=f"generate --seed {args.seed}", actor=_actor())
+    frauds = pc.sum(table.column("is_fraud")).as_py() or 0
+    where = args.out or settings.db_path
+    print(f"generated {table.num_rows:,} transactions ({frauds:,} fraud, "
+          f"{100 * frauds / max(table.num_rows, 1):.2f}%) into {where} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_import(args, settings: Settings) -> int:
+    from .importer import import_file, parse_mapping
+
+    mapping = parse_mapping(args.map)
+    store = _open_store(settings)
+    with console_progress("import") as progress:
+        report = import_file(store, args.file, mapping, currency=settings.currency,
+                             skip_invalid=args.skip_invalid, rejects_path=args.rejects,
+                             actor=_actor(), progress=progress)
+    for line in report.lines():
+        print(line, file=sys.stderr)
+    if report.imported == 0 and report.rejected:
+        print(f"error: nothing imported: {report.rejected:,} of {report.rows_read:,} rows are invalid "
+              "(fix them, or use --skip-invalid)", file=sys.stderr)
+        return 1
+    print(f"imported {report.imported:,} rows from {args.file}; rejected {report.rejected:,}")
+    return 0
+
+
+def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
+    try:
+        loopback = address == "localhost" or ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not settings.api_token and not allow_insecure:
+        raise UsageError(f"refusing to serve on {address} without authentication: set FRAUD_APP_API_TOKEN, "
+                         "or pass --allow-insecure if this network is trusted")
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    from .bootstrap import ensure_demo_data
+    from .store import open_shared
+
+    _check_bind(settings.address, settings, args.allow_insecure)
+    store = open_shared(settings.db_path)
+    with console_progress("first start: demo data") as progress:
+        ensure_demo_data(store, settings, progress)
+    from .ui.app import serve
+
+    serve(store, settings, show=not args.no_show)
+    return 0
+
+
+COMMANDS = {"generate": cmd_generate, "import": cmd_import, "serve": cmd_serve}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .importer import ImportFileError
+    from .store import StoreError
+
+    args = build_parser().parse_args(argv)
+    try:
+        overrides = {"db": args.db, "address": getattr(args, "address", None), "port": getattr(args, "port", None)}
+        settings = load_settings(overrides)
+        # One-shot commands print their own results; the console log is for the long-running server.
+        setup_logging(settings, None if args.command == "serve" else "CRITICAL")
+        return COMMANDS[args.command](args, settings)
+    except (ConfigError, UsageError, ImportFileError, StoreError, ValueError) as exc:
+        log.debug("command failed", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not bad input: keep the traceback in the log, not on screen
+        log.exception("unexpected failure in %s", args.command)
+        print(f"error: unexpected {type(exc).__name__}: {exc} (details in the log)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Panel views. Each is a small Viewer that reads through a shared DataStore."""

@@ -1,0 +1,51 @@
+"""The Panel application. `fraud-app serve` calls serve(); `panel serve fraud_app/ui/app.py` runs this file."""
+from __future__ import annotations
+
+import logging
+
+import panel as pn
+
+from fraud_app.config import Settings, load_settings, setup_logging
+from fraud_app.store import Store, open_shared
+from fraud_app.ui.datastore import DataStore
+from fraud_app.ui.summary import SummaryView
+
+log = logging.getLogger(__name__)
+TITLE = "fraud_app"
+
+
+def create_app(store: Store, settings: Settings) -> pn.template.FastListTemplate:
+    data = DataStore(store=store)
+    refresh = pn.widgets.Button(name="Refresh", button_type="primary")
+    refresh.on_click(lambda event: data.refresh())
+    return pn.template.FastListTemplate(
+        title=TITLE,
+        sidebar=[pn.pane.Markdown(f"**Database**<br>`{store.path}`"), refresh],
+        main=[SummaryView(data_store=data)],
+        accent="#1f5fa8",
+    )
+
+
+def _origins(settings: Settings) -> list[str]:
+    if settings.address in ("0.0.0.0", "::"):
+        return ["*"]  # bound to every interface; a non-loopback bind already requires auth
+    return sorted({f"{host}:{settings.port}" for host in (settings.address, "localhost", "127.0.0.1")})
+
+
+def serve(store: Store, settings: Settings, show: bool = True) -> None:
+    """Blocks until the server stops."""
+    pn.extension("tabulator")
+    log.info("serving on http://%s:%d/", settings.address, settings.port)
+    pn.serve({"/": lambda: create_app(store, settings)}, address=settings.address, port=settings.port,
+             show=show, title=TITLE, websocket_origin=_origins(settings), print_url=True)
+
+
+if pn.state.served:  # run by `panel serve fraud_app/ui/app.py`: one Store per process, bootstrapped once
+    from fraud_app.bootstrap import ensure_demo_data
+
+    pn.extension("tabulator")
+    _settings = load_settings()
+    setup_logging(_settings)
+    _store = open_shared(_settings.db_path)
+    ensure_demo_data(_store, _settings)
+    create_app(_store, _settings).servable(title=TITLE)

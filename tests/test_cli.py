@@ -1,0 +1,182 @@
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from fraud_app.store import Store
+from conftest import BIN, HEADER, cli_env, count, free_port, good_rows, run_cli, write
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def test_help_for_every_command(tmp_path):
+    for command in ("generate", "import", "serve"):
+        result = run_cli(tmp_path, command, "--help")
+        assert result.returncode == 0 and f"fraud-app {command}" in result.stdout
+
+
+def test_generate_to_csv_then_import(tmp_path):
+    out = tmp_path / "sim.csv"
+    result = run_cli(tmp_path, "generate", "--customers", "200", "--terminals", "400", "--days", "30",
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "generated" in result.stdout
+    header = out.read_text().splitlines()[0].split(",")
+    assert header[:5] == ["transaction_id", "timestamp", "customer_id", "terminal_id", "amount"]
+    rows = len(out.read_text().splitlines()) - 1
+    db = tmp_path / "x.duckdb"
+    result = run_cli(tmp_path, "--db", str(db), "import", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"imported {rows:,} rows" in result.stdout
+    with Store(db) as s:
+        assert count(s) == rows
+        assert s.cursor().execute("SELECT count(*) FROM transactions WHERE is_fraud").fetchone()[0] > 0
+
+
+def test_generate_parquet_and_straight_into_the_database(tmp_path):
+    out = tmp_path / "sim.parquet"
+    assert run_cli(tmp_path, "generate", "--customers", "100", "--terminals", "200", "--days", "20",
+                   "--out", str(out)).returncode == 0
+    assert out.read_bytes()[:4] == b"PAR1"
+    db = tmp_path / "g.duckdb"
+    result = run_cli(tmp_path, "--db", str(db), "generate", "--customers", "100", "--terminals", "200",
+                     "--days", "20")
+    assert result.returncode == 0, result.stderr
+    with Store(db) as s:
+        assert count(s) > 1000 and count(s, "imports") == 1
+    again = run_cli(tmp_path, "--db", str(db), "generate", "--customers", "100", "--days", "20")
+    assert "already holds" in one_line_error(again)
+
+
+def test_import_with_bad_rows_exits_nonzero_and_changes_nothing(tmp_path):
+    f = write(tmp_path / "bad.csv", HEADER + "\n" + good_rows(5) + "x,2018-04-01,c,t,-5\n")
+    db = tmp_path / "x.duckdb"
+    result = run_cli(tmp_path, "--db", str(db), "import", str(f), "--rejects", str(tmp_path / "r.csv"))
+    assert "nothing imported: 1 of 6 rows are invalid" in one_line_error(result)
+    assert "line 7: amount: must be at least 0 (got '-5')" in result.stderr
+    assert (tmp_path / "r.csv").read_text().splitlines()[1] == "7,amount,must be at least 0,-5"
+    with Store(db) as s:
+        assert count(s) == 0
+    result = run_cli(tmp_path, "--db", str(db), "import", str(f), "--skip-invalid")
+    assert result.returncode == 0 and "imported 5 rows" in result.stdout and "rejected 1" in result.stdout
+
+
+def test_import_with_map(tmp_path):
+    f = write(tmp_path / "hb.csv", "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD\n"
+              "0,2018-04-01 00:00:31,596,3156,57.16,0\n1,2018-04-01 00:02:10,4961,3412,81.51,1\n")
+    db = tmp_path / "x.duckdb"
+    result = run_cli(tmp_path, "--db", str(db), "import", str(f), "--map", "TX_DATETIME=timestamp",
+                     "TX_AMOUNT=amount", "--map", "TX_FRAUD=is_fraud")
+    assert result.returncode == 0, result.stderr
+    bad = run_cli(tmp_path, "--db", str(db), "import", str(f), "--map", "TX_AMOUNT=amt")
+    assert "'amt' is not a transaction field" in one_line_error(bad)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["import", "missing.csv"], "no such file"),
+    (["generate", "--customers", "0"], "must be at least 1"),
+    (["generate", "--start", "April"], "is not a date"),
+])
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, args, message):
+    result = run_cli(tmp_path, *args)
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_environment_is_one_line(tmp_path):
+    result = run_cli(tmp_path, "import", "x.csv", FRAUD_APP_PORT="http")
+    assert "FRAUD_APP_PORT: expected int" in one_line_error(result)
+
+
+def test_locked_database_names_the_pid(tmp_path):
+    db = tmp_path / "locked.duckdb"
+    f = write(tmp_path / "ok.csv", HEADER + "\n" + good_rows(2))
+    with Store(db):
+        result = run_cli(tmp_path, "--db", str(db), "import", str(f))
+    line = one_line_error(result)
+    assert f"in use by process {os.getpid()}" in line and "REST API" in line
+
+
+def test_environment_variable_chooses_the_database(tmp_path):
+    f = write(tmp_path / "ok.csv", HEADER + "\n" + good_rows(3))
+    db = tmp_path / "env.duckdb"
+    assert run_cli(tmp_path, "import", str(f), FRAUD_APP_DB=str(db)).returncode == 0
+    with Store(db) as s:
+        assert count(s) == 3
+
+
+def test_non_loopback_bind_without_auth_is_refused(tmp_path):
+    result = run_cli(tmp_path, "--db", str(tmp_path / "x.duckdb"), "serve", "--address", "0.0.0.0", "--no-show")
+    assert "refusing to serve on 0.0.0.0" in one_line_error(result)
+
+
+class Server:
+    def __init__(self, tmp_path: Path, db: Path, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.proc = subprocess.Popen([str(BIN / "fraud-app"), "--db", str(db), "serve", "--port", str(self.port),
+                                      "--no-show"], env=cli_env(tmp_path, **env), cwd=tmp_path,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def wait(self, timeout: float = 120) -> requests.Response:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.proc.stdout.read()}")
+            try:
+                return requests.get(self.url, timeout=5)
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        raise AssertionError("server did not answer in time")
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return out
+
+
+def test_serve_answers_with_the_database_counts(tmp_path):
+    db = tmp_path / "s.duckdb"
+    f = write(tmp_path / "ok.csv", HEADER + "\n" + good_rows(1234))
+    assert run_cli(tmp_path, "--db", str(db), "import", str(f)).returncode == 0
+    server = Server(tmp_path, db)
+    try:
+        page = server.wait()
+        assert page.status_code == 200 and "<title>fraud_app</title>" in page.text
+        # The page's content arrives over the websocket, as in a browser: pull the live document.
+        import panel.models, panel.models.tabulator  # noqa: F401, E401  (Bokeh models for the client)
+        from bokeh.client import pull_session
+        with pull_session(url=server.url) as session:
+            texts = " ".join(str(getattr(m, "text", "")) for m in session.document.models)
+        assert "Transactions" in texts and "1,234" in texts
+    finally:
+        server.stop()
+
+
+def test_serve_bootstraps_an_empty_database_with_progress(tmp_path):
+    db = tmp_path / "empty.duckdb"
+    server = Server(tmp_path, db, FRAUD_APP_DEMO_CUSTOMERS="100", FRAUD_APP_DEMO_TERMINALS="200",
+                    FRAUD_APP_DEMO_DAYS="20")
+    try:
+        assert server.wait().status_code == 200
+    finally:
+        output = server.stop()
+    assert "generating demo data" in output and "demo transactions loaded" in output
+    with Store(db) as s:
+        assert count(s) > 1000
+        assert s.cursor().execute("SELECT source FROM imports").fetchone()[0] == "demo data (generated)"
