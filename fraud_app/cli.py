@@ -29,14 +29,22 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2018-04-01") from None
 
 
-def _positive(text: str) -> int:
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{text} must be at least {least}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _whole(text, 1)
+
+
+def _non_negative(text: str) -> int:
+    return _whole(text, 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="map a file column to a transaction field, e.g. TX_AMOUNT=amount")
     p.add_argument("--skip-invalid", action="store_true", help="import the valid rows, report the rest")
     p.add_argument("--rejects", type=Path, metavar="FILE.csv", help="write every rejected row's reason here")
+
+    p = sub.add_parser("train", help="train and backtest a model version; prints its test metrics as JSON")
+    p.add_argument("--train-start", type=_date, help="first training day (default: 3 months before train-end)")
+    p.add_argument("--train-end", type=_date, help="last training day (default: leaves room for the test)")
+    p.add_argument("--delay-days", type=_non_negative, default=7, help="gap between training and test")
+    p.add_argument("--test-days", type=_positive, default=7)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--promote", action="store_true", help="make the new version the one in use")
+
+    p = sub.add_parser("score", help="score stored transactions with the model in use")
+    p.add_argument("--start", type=_date, help="first day (default: the first stored)")
+    p.add_argument("--end", type=_date, help="last day, inclusive (default: the last stored)")
+    p.add_argument("--out", type=Path, metavar="FILE.csv", help="write scores to a CSV instead of the database")
     return parser
 
 
@@ -150,6 +171,37 @@ def cmd_import(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_train(args, settings: Settings) -> int:
+    import json
+
+    from .training import train
+
+    store = _open_store(settings)
+    with console_progress("train") as progress:
+        result = train(store, models_dir=settings.models_dir, train_start=args.train_start,
+                       train_end=args.train_end, delay_days=args.delay_days, test_days=args.test_days,
+                       label_delay_days=settings.label_delay_days, alert_budget=settings.alert_budget,
+                       review_cost=settings.review_cost, seed=args.seed, promote=args.promote, actor=_actor(),
+                       progress=progress)
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_score(args, settings: Settings) -> int:
+    from .scoring import score_stored
+
+    if args.start and args.end and args.start > args.end:
+        raise UsageError(f"--start {args.start} is after --end {args.end}")
+    store = _open_store(settings)
+    with console_progress("score") as progress:
+        result = score_stored(store, start=args.start, end=args.end, out=args.out, models_dir=settings.models_dir,
+                              label_delay_days=settings.label_delay_days, actor=_actor(), progress=progress)
+    where = args.out or "the database"
+    print(f"scored {result['scored']:,} transactions with {result['model_version']} "
+          f"({result['flagged']:,} flagged) into {where} in {result['seconds']:.1f} s")
+    return 0
+
+
 def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
     try:
         loopback = address == "localhost" or ipaddress.ip_address(address).is_loopback
@@ -161,25 +213,29 @@ def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
 
 
 def cmd_serve(args, settings: Settings) -> int:
-    from .bootstrap import ensure_demo_data
+    from .bootstrap import ensure_demo_data, ensure_model
     from .store import open_shared
 
     _check_bind(settings.address, settings, args.allow_insecure)
     store = open_shared(settings.db_path)
     with console_progress("first start: demo data") as progress:
         ensure_demo_data(store, settings, progress)
+    with console_progress("first start: model") as progress:
+        ensure_model(store, settings, progress)
     from .ui.app import serve
 
     serve(store, settings, show=not args.no_show)
     return 0
 
 
-COMMANDS = {"generate": cmd_generate, "import": cmd_import, "serve": cmd_serve}
+COMMANDS = {"generate": cmd_generate, "import": cmd_import, "train": cmd_train, "score": cmd_score,
+            "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from .importer import ImportFileError
     from .store import StoreError
+    from .training import TrainingError
 
     args = build_parser().parse_args(argv)
     try:
@@ -188,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One-shot commands print their own results; the console log is for the long-running server.
         setup_logging(settings, None if args.command == "serve" else "CRITICAL")
         return COMMANDS[args.command](args, settings)
-    except (ConfigError, UsageError, ImportFileError, StoreError, ValueError) as exc:
+    except (ConfigError, UsageError, ImportFileError, StoreError, TrainingError, ValueError) as exc:
         log.debug("command failed", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -47,6 +47,8 @@ class Settings:
     demo_customers: int = 5000
     demo_terminals: int = 10000
     demo_days: int = 183
+    alert_budget: int = 100      # alerts per day the review team can work; sets the review threshold
+    review_cost: float = 5.0     # cost of reviewing one alert, in currency units, for the backtest's cost
 
     @property
     def db_path(self) -> Path:
@@ -67,6 +69,8 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
     try:
         if kind is int:
             return int(raw)
+        if kind is float:
+            return float(raw)
         if kind is Path:
             return Path(raw).expanduser()
         return str(raw)
@@ -75,7 +79,8 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
 
 
 _KINDS = {"home": Path, "db": Path, "label_delay_days": int, "port": int,
-          "demo_customers": int, "demo_terminals": int, "demo_days": int}
+          "demo_customers": int, "demo_terminals": int, "demo_days": int,
+          "alert_budget": int, "review_cost": float}
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None,
@@ -108,7 +113,9 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"log_level: unknown level {s.log_level!r}")
     if len(s.currency) != 3 or not s.currency.isalpha():
         raise ConfigError(f"currency: {s.currency!r} is not a 3-letter code")
-    for name in ("demo_customers", "demo_terminals", "demo_days"):
+    if s.review_cost < 0:
+        raise ConfigError(f"review_cost: {s.review_cost} must not be negative")
+    for name in ("demo_customers", "demo_terminals", "demo_days", "alert_budget"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name}: must be at least 1")
 

@@ -41,8 +41,11 @@ class Feature:
 
 
 def _windows(kind: str, seconds: Iterable[int], suffixes: Iterable[str], text: str) -> list[Feature]:
-    return [Feature(f"{kind}_{s}", kind, w, text.replace("{w}", s.replace("d", " days").replace("1 days", "1 day")
-                                                         .replace("1h", "1 hour")))
+    def words(suffix: str, adjective: bool) -> str:
+        number, unit = suffix[:-1], {"h": "hour", "d": "day"}[suffix[-1]]
+        return f"{number}-{unit}" if adjective else f"{number} {unit}{'' if number == '1' else 's'}"
+
+    return [Feature(f"{kind}_{s}", kind, w, text.replace("{w}", words(s, False)).replace("{wa}", words(s, True)))
             for w, s in zip(seconds, suffixes)]
 
 
@@ -55,20 +58,20 @@ FEATURES: list[Feature] = [
     Feature("is_atm", "is_atm", text="cash withdrawal"),
     *_windows("cust_count", (HOUR, DAY, 7 * DAY, 30 * DAY), ("1h", "1d", "7d", "30d"),
               "{v:.0f} earlier payments on this card in {w}"),
-    *_windows("cust_mean", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"), "card's {w} average {v:,.2f}"),
-    *_windows("cust_std", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"), "card's {w} amount spread {v:,.2f}"),
+    *_windows("cust_mean", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"), "card's {wa} average {v:,.2f}"),
+    *_windows("cust_std", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"), "card's {wa} amount spread {v:,.2f}"),
     *_windows("amount_ratio", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"),
-              "amount {v:.1f}x this card's {w} average"),
-    *_windows("amount_z", (7 * DAY, 30 * DAY), ("7d", "30d"), "amount {v:+.1f} std from this card's {w} norm"),
+              "amount {v:.1f}x this card's {wa} average"),
+    *_windows("amount_z", (7 * DAY, 30 * DAY), ("7d", "30d"), "amount {v:+.1f} std from this card's {wa} norm"),
     *_windows("cust_distinct_terminals", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"),
               "card used at {v:.0f} different terminals in {w}"),
     *_windows("cust_online_share", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"),
-              "{v:.0%} of the card's {w} payments were online"),
+              "{v:.0%} of the card's {wa} payments were online"),
     *_windows("cust_small_count", (HOUR, DAY), ("1h", "1d"),
               "{v:.0f} payments under 5 on this card in {w} (card testing)"),
-    Feature("seconds_since_prev", "seconds_since_prev", 30 * DAY, "{v:,.0f} s since the card's previous payment"),
+    Feature("seconds_since_prev", "seconds_since_prev", 30 * DAY, "{v} since the card's previous payment"),
     Feature("seconds_since_terminal", "seconds_since_terminal", 30 * DAY,
-            "{v:,.0f} s since the card last paid at this terminal"),
+            "{v} since the card last paid at this terminal"),
     Feature("country_share_30d", "country_share", 30 * DAY,
             "only {v:.0%} of the card's 30-day payments were in this country"),
     *_windows("cust_known_frauds", (7 * DAY, 30 * DAY), ("7d", "30d"), "{v:.0f} frauds reported on this card in {w}"),
@@ -76,17 +79,26 @@ FEATURES: list[Feature] = [
     *_windows("term_known_frauds", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"),
               "{v:.0f} frauds reported at this terminal in {w}"),
     *_windows("term_risk", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"),
-              "{v:.0%} of this terminal's payments reported as fraud ({w})"),
+              "{v:.0%} of this terminal's payments reported as fraud ({wa} rate)"),
 ]
 FEATURE_NAMES = [f.name for f in FEATURES]
 BY_NAME = {f.name: f for f in FEATURES}
 MAX_WINDOW = max(f.window for f in FEATURES)
 
 
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", DAY), ("h", HOUR), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def reason_text(name: str, value: float) -> str:
     feature = BY_NAME.get(name)
     if feature is None or value is None or (isinstance(value, float) and math.isnan(value)):
         return f"{name} unknown" if feature is None else feature.text.split(" {")[0] + " (first seen)"
+    if feature.kind.startswith("seconds_since"):
+        value = _duration(value)
     try:
         return feature.text.format(v=value)
     except (ValueError, TypeError):
@@ -216,7 +228,11 @@ def batch_features(store: Store, start: dt.date | dt.datetime | None = None,
         end = _day_start(end + dt.timedelta(days=1))
     params = {"lookback": start - dt.timedelta(seconds=MAX_WINDOW + delay), "start": start, "end": end,
               "label_from": start - dt.timedelta(seconds=MAX_WINDOW)}
-    return store.cursor().sql(_batch_sql(delay), params=params).to_arrow_table()
+    cur = store.new_cursor()  # its own cursor: a long query must not hold this thread's shared one
+    try:
+        return cur.sql(_batch_sql(delay), params=params).to_arrow_table()
+    finally:
+        cur.close()
 
 
 def feature_matrix(table: pa.Table) -> np.ndarray:

@@ -34,3 +34,7 @@ def imports(store: Store, limit: int = 20) -> list[tuple]:
     return store.cursor().execute(
         "SELECT import_id, finished_at, source, actor, rows_imported, rows_rejected FROM imports "
         "ORDER BY import_id DESC LIMIT ?", [limit]).fetchall()
+
+
+def time_span(store: Store) -> tuple[dt.datetime | None, dt.datetime | None]:
+    return store.cursor().execute("SELECT min(timestamp), max(timestamp) FROM transactions").fetchone()

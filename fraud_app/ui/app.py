@@ -41,11 +41,12 @@ def serve(store: Store, settings: Settings, show: bool = True) -> None:
 
 
 if pn.state.served:  # run by `panel serve fraud_app/ui/app.py`: one Store per process, bootstrapped once
-    from fraud_app.bootstrap import ensure_demo_data
+    from fraud_app.bootstrap import ensure_demo_data, ensure_model
 
     pn.extension("tabulator")
     _settings = load_settings()
     setup_logging(_settings)
     _store = open_shared(_settings.db_path)
     ensure_demo_data(_store, _settings)
+    ensure_model(_store, _settings)
     create_app(_store, _settings).servable(title=TITLE)

@@ -1,0 +1,146 @@
+"""Training, backtest, registry and bulk scoring, through the real CLI and a real DuckDB file."""
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from fraud_app import registry, training
+from fraud_app.features import FEATURE_NAMES
+from fraud_app.store import Store, models
+
+SIZE = ["--customers", "500", "--terminals", "1000", "--days", "75"]
+CONTRACT_METRICS = {"auc_roc", "average_precision", "card_precision_at_100", "recall_at_1pct_fpr"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A generated database with one trained model, shared (read-only) by the tests below."""
+    home = tmp_path_factory.mktemp("engine")
+    db = home / "e.duckdb"
+    assert run_cli(home, "--db", str(db), "generate", *SIZE).returncode == 0
+    result = run_cli(home, "--db", str(db), "train", "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    return home, db, json.loads(result.stdout)
+
+
+def copy_of(trained, tmp_path):
+    home, db, _ = trained
+    shutil.copytree(home / "models", tmp_path / "models")
+    shutil.copy(db, tmp_path / "e.duckdb")
+    return tmp_path / "e.duckdb"
+
+
+def test_train_prints_the_contract_json(trained):
+    _, _, out = trained
+    assert out["model_version"] == "v1" and out["promoted"] is True
+    assert CONTRACT_METRICS <= out.keys()
+    assert out["test_end"] > out["test_start"] > out["train_end"] > out["train_start"]
+    assert 0.8 < out["auc_roc"] <= 1 and 0.3 < out["average_precision"] <= 1
+    assert 0 <= out["card_precision_at_100"] <= 1 and 0 < out["recall_at_1pct_fpr"] <= 1
+    assert out["thresholds"]["decline"] >= out["thresholds"]["review"]
+    assert out["cost"] >= out["missed_fraud_amount"]
+
+
+def test_score_out_writes_the_contract_csv(trained, tmp_path):
+    db = copy_of(trained, tmp_path)
+    out = tmp_path / "scores.csv"
+    result = run_cli(tmp_path, "--db", str(db), "score", "--start", "2018-05-20", "--end", "2018-05-26",
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    with Store(db) as s:
+        expected = s.cursor().execute("SELECT count(*) FROM transactions WHERE timestamp >= '2018-05-20' "
+                                      "AND timestamp < '2018-05-27'").fetchone()[0]
+        assert s.cursor().execute("SELECT count(*) FROM scores").fetchone()[0] == 0  # --out stores nothing
+    assert len(rows) == expected > 1000
+    assert {"transaction_id", "fraud_probability", "risk_level", "decision", "reasons"} <= rows[0].keys()
+    p = np.array([float(r["fraud_probability"]) for r in rows])
+    assert ((0 <= p) & (p <= 1)).all() and p.max() > 0.5
+    assert {r["risk_level"] for r in rows} <= {"low", "medium", "high"}
+    assert {r["decision"] for r in rows} <= {"approve", "review", "decline"}
+    flagged = [r for r in rows if r["decision"] != "approve"]
+    assert flagged and all(r["reasons"].count(";") == 2 for r in flagged)
+    # Fraud ranks high: the flagged rows hold far more fraud than the rest.
+    fraud = np.array([r["is_fraud"] == "true" for r in rows])
+    assert fraud[p >= np.quantile(p, 0.99)].mean() > 10 * fraud.mean()
+
+
+def test_score_stores_every_transaction_with_reasons(trained, tmp_path):
+    db = copy_of(trained, tmp_path)
+    result = run_cli(tmp_path, "--db", str(db), "score")
+    assert result.returncode == 0, result.stderr
+    with Store(db) as s:
+        n, scored, versions = s.cursor().execute(
+            "SELECT (SELECT count(*) FROM transactions), count(DISTINCT transaction_id), "
+            "list(DISTINCT model_version) FROM scores").fetchone()
+        flagged = [json.loads(r[0]) for r in s.cursor().execute(
+            "SELECT reasons FROM scores WHERE decision <> 'approve'").fetchall()]
+    assert n == scored and versions == ["v1"]
+    # Flagged scores carry their top 3 reasons, strongest first; approvals are explained when opened.
+    assert len(flagged) > 50
+    assert all(len(r) == 3 and all(x["feature"] in FEATURE_NAMES for x in r) for r in flagged)
+    assert all(r[0]["contribution"] >= r[1]["contribution"] >= r[2]["contribution"] for r in flagged)
+    again = run_cli(tmp_path, "--db", str(db), "score")  # rescoring replaces, never duplicates
+    with Store(db) as s:
+        assert s.cursor().execute("SELECT count(*) FROM scores").fetchone()[0] == n
+    assert again.returncode == 0
+
+
+def test_tampered_model_file_is_refused(trained, tmp_path):
+    db = copy_of(trained, tmp_path)
+    model_file = tmp_path / "models" / "v1.skops"
+    data = bytearray(model_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model_file.write_bytes(bytes(data))
+    with Store(db) as s, pytest.raises(registry.ModelError, match="does not match its recorded sha256"):
+        registry.load(s, tmp_path / "models")
+    result = run_cli(tmp_path, "--db", str(db), "score")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "refusing to load it" in result.stderr
+
+
+def test_promote_and_rollback(trained, tmp_path):
+    db = copy_of(trained, tmp_path)
+    second = run_cli(tmp_path, "--db", str(db), "train", "--seed", "2")
+    assert second.returncode == 0 and json.loads(second.stdout)["promoted"] is False
+    with Store(db) as s:
+        assert models.active_version(s)["version"] == "v1"
+        registry.promote(s, tmp_path / "models", "v2", "tester")
+        assert models.active_version(s)["version"] == "v2"
+        assert registry.rollback(s, tmp_path / "models", "tester") == "v1"
+        assert [v["status"] for v in registry.versions(s)] == ["active", "rolled_back"]
+        with pytest.raises(registry.ModelError, match="no earlier model version"):
+            registry.rollback(s, tmp_path / "models", "tester")
+        row = models.get_version(s, "v2")
+        assert row["sha256"] and row["metrics"]["average_precision"] > 0
+        assert row["library_versions"]["lightgbm"] and row["features"] == FEATURE_NAMES
+
+
+def test_same_seed_same_model_metrics(trained, tmp_path):
+    db = copy_of(trained, tmp_path)
+    again = run_cli(tmp_path, "--db", str(db), "train", "--seed", "1")
+    first = trained[2]
+    second = json.loads(again.stdout)
+    assert {k: second[k] for k in CONTRACT_METRICS} == {k: first[k] for k in CONTRACT_METRICS}
+
+
+def test_train_errors_are_one_line(tmp_path):
+    result = run_cli(tmp_path, "--db", str(tmp_path / "none.duckdb"), "train")
+    assert result.returncode == 1 and "holds no transactions" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli(tmp_path, "--db", str(tmp_path / "none.duckdb"), "score")
+    assert result.returncode == 1 and "no model in use yet" in result.stderr
+
+
+def test_card_precision_leaves_out_cards_caught_earlier():
+    day = np.array(["d1"] * 3 + ["d2"] * 3)
+    card = np.array(["a", "b", "c", "a", "b", "c"])
+    y = np.array([1, 0, 0, 1, 1, 0])
+    p = np.array([0.9, 0.1, 0.2, 0.9, 0.8, 0.1])
+    # Day 1: top-1 is card a (fraud) -> 1.0. Day 2: a was caught, so top-1 is b (fraud) -> 1.0.
+    assert training.card_precision_at_k(day, card, y, p, k=1) == 1.0
+    # With k=2 on day 1: a (fraud), c (genuine) -> 0.5; day 2: b, c -> 0.5.
+    assert training.card_precision_at_k(day, card, y, p, k=2) == 0.5
+    assert training.recall_at_fpr(np.array([0, 0, 1, 1]), np.array([0.1, 0.9, 0.8, 0.95]), 0.0) == 0.5
