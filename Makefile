@@ -22,6 +22,9 @@ test: install
 
 bench: install
 	$(BIN)/python bench/generate_import.py
+	$(BIN)/python bench/bulk.py
+	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/handbook.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -377,3 +377,42 @@ class OnlineFeatures:
                 raise KeyError(f"feature kind {k!r} has no online definition")
             values[f.name] = v
         return [values[name] for name in FEATURE_NAMES]
+
+
+# -- the handbook's 15 baseline features, for benchmarks against it -----------------------------------------
+
+HANDBOOK_FEATURES = ["TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT",
+                     *[f"CUSTOMER_ID_{k}_{w}DAY_WINDOW" for w in (1, 7, 30) for k in ("NB_TX", "AVG_AMOUNT")],
+                     *[f"TERMINAL_ID_{k}_{w}DAY_WINDOW" for w in (1, 7, 30) for k in ("NB_TX", "RISK")]]
+
+
+def handbook_features(store: Store, start: dt.date, end: dt.date, delay_days: int = 7) -> pa.Table:
+    """The handbook's baseline features, as it defines them: customer windows include the payment itself,
+    terminal windows end `delay_days` before it and count every fraud in them, whether or not its label
+    had arrived (on data with late labels this favours the baseline)."""
+    card = "PARTITION BY customer_id ORDER BY timestamp RANGE BETWEEN INTERVAL {w} DAY PRECEDING AND CURRENT ROW"
+    term = (f"PARTITION BY terminal_id ORDER BY timestamp RANGE BETWEEN INTERVAL ({{w}} + {delay_days}) DAY "
+            f"PRECEDING AND INTERVAL {delay_days} DAY PRECEDING")
+    cols = []
+    for w in (1, 7, 30):
+        cols += [f"CAST(count(*) OVER ({card.format(w=w)}) AS DOUBLE) AS CUSTOMER_ID_NB_TX_{w}DAY_WINDOW",
+                 f"avg(amount) OVER ({card.format(w=w)}) AS CUSTOMER_ID_AVG_AMOUNT_{w}DAY_WINDOW"]
+    for w in (1, 7, 30):
+        cols += [f"CAST(count(*) OVER ({term.format(w=w)}) AS DOUBLE) AS TERMINAL_ID_NB_TX_{w}DAY_WINDOW",
+                 f"coalesce(sum(coalesce(is_fraud, false)::INT) OVER ({term.format(w=w)}) / "
+                 f"nullif(count(*) OVER ({term.format(w=w)}), 0), 0) AS TERMINAL_ID_RISK_{w}DAY_WINDOW"]
+    sql = f"""
+SELECT * FROM (
+    SELECT transaction_id, timestamp, customer_id, is_fraud, amount AS TX_AMOUNT,
+           CAST(isodow(timestamp) >= 6 AS DOUBLE) AS TX_DURING_WEEKEND,
+           CAST(hour(timestamp) <= 6 AS DOUBLE) AS TX_DURING_NIGHT, {", ".join(cols)}
+    FROM transactions WHERE timestamp >= $lookback AND timestamp < $end
+) WHERE timestamp >= $start ORDER BY timestamp, transaction_id"""
+    start_ts = _day_start(start)
+    params = {"lookback": start_ts - dt.timedelta(days=30 + delay_days + 1), "start": start_ts,
+              "end": _day_start(end + dt.timedelta(days=1))}
+    cur = store.new_cursor()
+    try:
+        return cur.sql(sql, params=params).to_arrow_table()
+    finally:
+        cur.close()

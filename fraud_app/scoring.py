@@ -74,7 +74,7 @@ def score_stored(store: Store, *, models_dir: Path, start: dt.date | None = None
         result = result.append_column("reasons", pa.array(reasons_text(result), pa.string()))
         keep = ["transaction_id", "fraud_probability", "risk_score", "risk_level", "decision", "model_version",
                 "reasons"]
-        extra = table.select(["timestamp", "customer_id", "terminal_id", "is_fraud"])
+        extra = table.select(["timestamp", "customer_id", "terminal_id"])
         combined = result.select(keep)
         for name in extra.column_names:
             combined = combined.append_column(name, extra.column(name))

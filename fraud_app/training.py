@@ -55,18 +55,26 @@ def recall_at_fpr(y: np.ndarray, p: np.ndarray, fpr_limit: float = 0.01) -> floa
     return float(tpr[fpr <= fpr_limit].max())
 
 
-def evaluate(y, p, day, card, amount, thresholds: dict[str, float], review_cost: float) -> dict[str, float]:
-    """The §4 metrics, plus precision, recall and cost at the detector's thresholds."""
+def contract_metrics(y, p, day, card) -> dict[str, float | None]:
+    """CONTRACTS §4; None when the test data hold only one class."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     y = np.asarray(y, dtype=np.int8)
-    out: dict[str, float] = {"transactions": int(len(y)), "frauds": int(y.sum())}
     if len(np.unique(y)) < 2:
-        return out | {"auc_roc": None, "average_precision": None, "card_precision_at_100": None,
-                      "recall_at_1pct_fpr": None}
-    out |= {"auc_roc": float(roc_auc_score(y, p)), "average_precision": float(average_precision_score(y, p)),
+        return {"auc_roc": None, "average_precision": None, "card_precision_at_100": None,
+                "recall_at_1pct_fpr": None}
+    return {"auc_roc": float(roc_auc_score(y, p)), "average_precision": float(average_precision_score(y, p)),
             "card_precision_at_100": card_precision_at_k(day, card, y, p, 100),
             "recall_at_1pct_fpr": recall_at_fpr(y, p)}
+
+
+def evaluate(y, p, day, card, amount, thresholds: dict[str, float], review_cost: float) -> dict[str, float]:
+    """The §4 metrics, plus precision, recall and cost at the detector's thresholds."""
+    y = np.asarray(y, dtype=np.int8)
+    out: dict[str, float] = {"transactions": int(len(y)), "frauds": int(y.sum())}
+    out |= contract_metrics(y, p, day, card)
+    if out["auc_roc"] is None:
+        return out
     days = max(len(np.unique(day)), 1)
     for name in ("review", "decline"):
         flagged = p >= thresholds[name]

@@ -170,13 +170,17 @@ def test_serve_answers_with_the_database_counts(tmp_path):
 
 def test_serve_bootstraps_an_empty_database_with_progress(tmp_path):
     db = tmp_path / "empty.duckdb"
-    server = Server(tmp_path, db, FRAUD_APP_DEMO_CUSTOMERS="100", FRAUD_APP_DEMO_TERMINALS="200",
-                    FRAUD_APP_DEMO_DAYS="20")
+    server = Server(tmp_path, db, FRAUD_APP_DEMO_CUSTOMERS="300", FRAUD_APP_DEMO_TERMINALS="600",
+                    FRAUD_APP_DEMO_DAYS="60")
     try:
         assert server.wait().status_code == 200
     finally:
         output = server.stop()
     assert "generating demo data" in output and "demo transactions loaded" in output
+    assert "first model v1 in use" in output
     with Store(db) as s:
-        assert count(s) > 1000
+        n = count(s)
+        assert n > 10_000
         assert s.cursor().execute("SELECT source FROM imports").fetchone()[0] == "demo data (generated)"
+        assert s.cursor().execute("SELECT version, status FROM model_versions").fetchall() == [("v1", "active")]
+        assert count(s, "scores") == n

@@ -64,7 +64,10 @@ def test_score_out_writes_the_contract_csv(trained, tmp_path):
     flagged = [r for r in rows if r["decision"] != "approve"]
     assert flagged and all(r["reasons"].count(";") == 2 for r in flagged)
     # Fraud ranks high: the flagged rows hold far more fraud than the rest.
-    fraud = np.array([r["is_fraud"] == "true" for r in rows])
+    with Store(db) as s:
+        labels = dict(s.cursor().execute("SELECT transaction_id, is_fraud FROM transactions").fetchall())
+    assert "is_fraud" not in rows[0]  # a score file never carries the label it is judged against
+    fraud = np.array([labels[r["transaction_id"]] for r in rows])
     assert fraud[p >= np.quantile(p, 0.99)].mean() > 10 * fraud.mean()
 
 
