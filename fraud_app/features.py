@@ -416,3 +416,30 @@ SELECT * FROM (
         return cur.sql(sql, params=params).to_arrow_table()
     finally:
         cur.close()
+
+
+def load_online(store: Store, label_delay_days: int = 7) -> OnlineFeatures:
+    """An online engine holding the history that any new payment's features can reach: the last
+    MAX_WINDOW + delay seconds before the newest stored payment, and the fraud labels known in the last
+    MAX_WINDOW before it."""
+    delay = label_delay_days * DAY
+    engine = OnlineFeatures(label_delay_days)
+    cur = store.new_cursor()
+    try:
+        newest = cur.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
+        if newest is None:
+            return engine
+        since = newest - dt.timedelta(seconds=MAX_WINDOW + delay + DAY)
+        rows = cur.execute("SELECT timestamp, customer_id, terminal_id, amount, channel, country FROM transactions "
+                           "WHERE timestamp >= ? ORDER BY timestamp", [since]).fetchall()
+        for ts, customer, terminal, amount, channel, country in rows:
+            engine.add({"timestamp": ts, "customer_id": customer, "terminal_id": terminal, "amount": amount,
+                        "channel": channel, "country": country})
+        known_at = f"greatest(coalesce(label_time, timestamp + INTERVAL {delay} SECOND), timestamp)"
+        for customer, terminal, known in cur.execute(
+                f"SELECT customer_id, terminal_id, {known_at} FROM transactions WHERE is_fraud AND {known_at} >= ?",
+                [since]).fetchall():
+            engine.add_label(customer, terminal, known)
+    finally:
+        cur.close()
+    return engine

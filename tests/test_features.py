@@ -35,11 +35,12 @@ def batch_frame(store, **kw):
     return frame.sort_values(["timestamp", "transaction_id"]).reset_index(drop=True)
 
 
-def replay(store) -> tuple[list[str], np.ndarray]:
+def replay(store, engine=None, since=dt.datetime(1900, 1, 1)) -> tuple[list[str], np.ndarray]:
+    """Each stored payment from `since` on, in time order: features first, then it joins the history."""
     rows = store.cursor().execute(
         f"SELECT {', '.join(COLS)}, is_fraud, greatest(coalesce(label_time, timestamp + INTERVAL {DELAY} DAY), "
-        "timestamp) FROM transactions ORDER BY timestamp, transaction_id").fetchall()
-    engine = features.OnlineFeatures(DELAY)
+        "timestamp) FROM transactions WHERE timestamp >= ? ORDER BY timestamp, transaction_id", [since]).fetchall()
+    engine = engine or features.OnlineFeatures(DELAY)
     ids, out = [], []
     for row in rows:
         tx = dict(zip(COLS, row))
@@ -70,6 +71,21 @@ def test_online_replay_equals_batch(db):
     # The replay is not trivially all-NaN or all-zero: the risky signals do fire.
     for name in ("term_known_frauds_7d", "cust_known_frauds_30d", "cust_distinct_terminals_7d", "amount_ratio_30d"):
         assert np.nanmax(matrix[:, features.FEATURE_NAMES.index(name)]) > 0, name
+
+
+def test_engine_loaded_from_the_store_continues_where_it_ends(db, tmp_path):
+    """The server starts from stored history: payments after it get the same features as in batch."""
+    since = dt.datetime(2018, 4, 29)
+    copy = tmp_path / "history.duckdb"
+    copy.write_bytes(db.read_bytes())
+    with Store(copy) as store:
+        store.cursor().execute("DELETE FROM transactions WHERE timestamp >= ?", [since])
+        engine = features.load_online(store, DELAY)
+    with Store(db) as store:
+        batch = batch_frame(store, start=since)
+        ids, online = replay(store, engine, since)
+    assert len(ids) > 1000 and batch.transaction_id.tolist() == ids
+    assert_same(batch[features.FEATURE_NAMES].to_numpy(dtype=float), online, ids)
 
 
 def test_first_seen_card_and_terminal(db):
