@@ -74,10 +74,14 @@ FEATURES: list[Feature] = [
             "{v} since the card last paid at this terminal"),
     Feature("country_share_30d", "country_share", 30 * DAY,
             "only {v:.0%} of the card's 30-day payments were in this country"),
-    *_windows("cust_known_frauds", (7 * DAY, 30 * DAY), ("7d", "30d"), "{v:.0f} frauds reported on this card in {w}"),
+    *_windows("cust_known_frauds", (7 * DAY, 30 * DAY), ("7d", "30d"), "frauds reported on this card in {w}: {v:.0f}"),
     *_windows("term_count", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"), "{v:.0f} payments at this terminal in {w}"),
+    Feature("cust_fraud_age", "cust_fraud_age", 30 * DAY,
+            "the card's latest reported fraud was {v} before this payment"),
+    Feature("term_fraud_age", "term_fraud_age", 30 * DAY,
+            "the latest reported fraud at this terminal was {v} before this payment"),
     *_windows("term_known_frauds", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"),
-              "{v:.0f} frauds reported at this terminal in {w}"),
+              "frauds reported at this terminal in {w}: {v:.0f}"),
     *_windows("term_risk", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"),
               "{v:.0%} of this terminal's payments reported as fraud ({wa} rate)"),
 ]
@@ -95,9 +99,11 @@ def _duration(seconds: float) -> str:
 
 def reason_text(name: str, value: float) -> str:
     feature = BY_NAME.get(name)
-    if feature is None or value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"{name} unknown" if feature is None else feature.text.split(" {")[0] + " (first seen)"
-    if feature.kind.startswith("seconds_since"):
+    if feature is None:
+        return f"{name} = {value}"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"{name.replace('_', ' ')}: no history yet (first seen)"
+    if feature.kind.startswith("seconds_since") or feature.kind.endswith("fraud_age"):
         value = _duration(value)
     try:
         return feature.text.format(v=value)
@@ -143,17 +149,27 @@ def _sql(f: Feature, delay: int) -> str:
 
 
 # Kinds computed outside the plain windows: terminal spans as an event stream, label arrivals by a join.
-_STREAM_KINDS = {"cust_distinct_terminals", "cust_known_frauds", "term_known_frauds"}
+_CARD_LABEL_KINDS = {"cust_known_frauds", "cust_fraud_age"}
+_TERM_LABEL_KINDS = {"term_known_frauds", "term_fraud_age"}
+_STREAM_KINDS = {"cust_distinct_terminals"} | _CARD_LABEL_KINDS | _TERM_LABEL_KINDS
 _DERIVED_KINDS = {"amount_ratio", "amount_z"}
 
 
 def _label_counts(features: list[Feature], key: str) -> str:
-    """Fraud labels on the same card (or terminal) that became known in [t - w, t). Labels are few, so a
-    range join is cheaper than another window over every row."""
+    """Fraud labels on the same card (or terminal) that became known in [t - w, t): how many, and how long
+    before t the latest of their payments was. Labels are few, so a range join is cheaper than another
+    window over every row."""
     widest = max(f.window for f in features)
-    cols = ", ".join(f"count(*) FILTER (l.t >= h.t - INTERVAL {f.window} SECOND) AS {f.name}" for f in features)
+
+    def col(f: Feature) -> str:
+        recent = f"l.t >= h.t - INTERVAL {f.window} SECOND"
+        if f.kind.endswith("fraud_age"):
+            return f"(epoch_us(h.t) - epoch_us(max(l.paid) FILTER ({recent}))) / 1e6 AS {f.name}"
+        return f"count(*) FILTER ({recent}) AS {f.name}"
+
+    cols = ", ".join(col(f) for f in features)
     return (f"SELECT h.rid, {cols} FROM hist h JOIN label_events l ON h.{key} = l.{key} "
-            f"AND l.t < h.t AND l.t >= h.t - INTERVAL {widest} SECOND GROUP BY h.rid")
+            f"AND l.t < h.t AND l.t >= h.t - INTERVAL {widest} SECOND GROUP BY h.rid, h.t")
 
 
 def _batch_sql(delay: int) -> str:
@@ -179,6 +195,8 @@ def _batch_sql(delay: int) -> str:
         elif f.kind == "term_risk":
             known = f.name.replace("term_risk", "term_known_frauds")
             finals.append(f"CASE WHEN {f.name} > 0 THEN coalesce({known}, 0) / {f.name} END AS {f.name}")
+        elif f.kind in _CARD_LABEL_KINDS | _TERM_LABEL_KINDS and f.kind.endswith("fraud_age"):
+            finals.append(f"CAST({f.name} AS DOUBLE) AS {f.name}")
         elif f.kind in ("cust_known_frauds", "term_known_frauds"):
             finals.append(f"CAST(coalesce({f.name}, 0) AS DOUBLE) AS {f.name}")
         else:
@@ -192,7 +210,7 @@ WITH hist AS MATERIALIZED (
     FROM transactions WHERE timestamp >= $lookback AND timestamp < $end
 ),
 label_events AS MATERIALIZED (
-    SELECT customer_id, terminal_id, {known_at} AS t FROM transactions
+    SELECT customer_id, terminal_id, {known_at} AS t, timestamp AS paid FROM transactions
     WHERE is_fraud AND {known_at} >= $label_from AND {known_at} < $end
 ),
 main AS (
@@ -203,11 +221,15 @@ spans AS (
         SELECT rid, {span_cols} FROM (SELECT rid, customer_id, t, {starts} FROM hist {ends})
     ) WHERE rid IS NOT NULL
 ),
-card_labels AS ({_label_counts(of_kind("cust_known_frauds"), "customer_id")}),
-term_labels AS ({_label_counts(of_kind("term_known_frauds"), "terminal_id")})
-SELECT transaction_id, t AS timestamp, customer_id, terminal_id, is_fraud, known_at, {", ".join(finals)}
-FROM main JOIN spans USING (rid) LEFT JOIN card_labels USING (rid) LEFT JOIN term_labels USING (rid)
-WHERE t >= $start
+card_labels AS ({_label_counts(of_kind(*_CARD_LABEL_KINDS), "customer_id")}),
+term_labels AS ({_label_counts(of_kind(*_TERM_LABEL_KINDS), "terminal_id")})
+SELECT transaction_id, t AS timestamp, customer_id, terminal_id, is_fraud, known_at,
+       {", ".join(f"coalesce({f.name}, 'NaN'::DOUBLE) AS {f.name}" for f in FEATURES)}
+FROM (
+    SELECT transaction_id, t, customer_id, terminal_id, is_fraud, known_at, {", ".join(finals)}
+    FROM main JOIN spans USING (rid) LEFT JOIN card_labels USING (rid) LEFT JOIN term_labels USING (rid)
+    WHERE t >= $start
+)
 """
 
 
@@ -236,9 +258,16 @@ def batch_features(store: Store, start: dt.date | dt.datetime | None = None,
 
 
 def feature_matrix(table: pa.Table) -> np.ndarray:
-    """The FEATURE_NAMES columns as a float64 matrix, NaN where a value is undefined."""
-    return np.column_stack([table.column(n).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-                            for n in FEATURE_NAMES]) if table.num_rows else np.empty((0, len(FEATURE_NAMES)))
+    """The FEATURE_NAMES columns as a float64 matrix, NaN where a value is undefined (the SQL writes NaN,
+    not NULL, so each column converts without a copy; the stacking is the one copy)."""
+    if not table.num_rows:
+        return np.empty((0, len(FEATURE_NAMES)))
+    out = np.empty((table.num_rows, len(FEATURE_NAMES)))
+    for j, name in enumerate(FEATURE_NAMES):
+        column = table.column(name)
+        for chunk_start, chunk in zip(np.cumsum([0] + [len(c) for c in column.chunks[:-1]]), column.chunks):
+            out[chunk_start:chunk_start + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
+    return out
 
 
 # -- online: one transaction at a time, from in-memory history -------------------------------------------
@@ -254,17 +283,18 @@ def to_us(value) -> int:
 
 
 class _Card:
-    __slots__ = ("ts", "amount", "terminal", "online", "country", "labels")
+    __slots__ = ("ts", "amount", "terminal", "online", "country", "labels", "paid")
 
     def __init__(self):
-        self.ts, self.amount, self.terminal, self.online, self.country, self.labels = [], [], [], [], [], []
+        self.ts, self.amount, self.terminal, self.online, self.country = [], [], [], [], []
+        self.labels, self.paid = [], []  # when each fraud label became known, and when that payment was made
 
 
 class _Terminal:
-    __slots__ = ("ts", "labels")
+    __slots__ = ("ts", "labels", "paid")
 
     def __init__(self):
-        self.ts, self.labels = [], []
+        self.ts, self.labels, self.paid = [], [], []
 
 
 def _put(lists, ts_list, t, values) -> None:
@@ -296,10 +326,27 @@ class OnlineFeatures:
         terminal = self.terminals[tx["terminal_id"]]
         _put((), terminal.ts, t, ())
 
-    def add_label(self, customer_id: str, terminal_id: str, known_at) -> None:
-        """A fraud label that becomes known at known_at (already clamped to the transaction's time)."""
-        bisect.insort(self.cards[customer_id].labels, to_us(known_at))
-        bisect.insort(self.terminals[terminal_id].labels, to_us(known_at))
+    def remove(self, tx: Mapping) -> None:
+        """Undo add(tx), for a payment whose write failed after its features were taken."""
+        t = to_us(tx["timestamp"])
+        card = self.cards.get(tx["customer_id"])
+        if card is not None:
+            for i in range(bisect.bisect_left(card.ts, t), bisect.bisect_right(card.ts, t)):
+                if card.terminal[i] == tx["terminal_id"] and card.amount[i] == float(tx["amount"]):
+                    for column in (card.ts, card.amount, card.terminal, card.online, card.country):
+                        del column[i]
+                    break
+        terminal = self.terminals.get(tx["terminal_id"])
+        if terminal is not None:
+            i = bisect.bisect_left(terminal.ts, t)
+            if i < len(terminal.ts) and terminal.ts[i] == t:
+                del terminal.ts[i]
+
+    def add_label(self, customer_id: str, terminal_id: str, known_at, paid_at) -> None:
+        """A fraud label on a payment made at paid_at that becomes known at known_at (>= paid_at)."""
+        known, paid = to_us(known_at), to_us(paid_at)
+        for holder in (self.cards[customer_id], self.terminals[terminal_id]):
+            _put((holder.paid,), holder.labels, known, (paid,))
 
     def compute(self, tx: Mapping) -> list[float]:
         """FEATURE_NAMES values for tx; NaN where undefined (a first-seen card or terminal)."""
@@ -359,6 +406,10 @@ class OnlineFeatures:
                 v = float(_window_count(card.labels, t, w))
             elif k == "term_count":
                 v = float(_window_count(terminal.ts, t, w))
+            elif k in ("cust_fraud_age", "term_fraud_age"):
+                holder = card if k == "cust_fraud_age" else terminal
+                lo, hi = bisect.bisect_left(holder.labels, t - w * US), bisect.bisect_left(holder.labels, t)
+                v = (t - max(holder.paid[lo:hi])) / 1e6 if hi > lo else nan
             elif k == "term_known_frauds":
                 v = float(_window_count(terminal.labels, t, w))
             elif k == "term_risk":
@@ -436,10 +487,10 @@ def load_online(store: Store, label_delay_days: int = 7) -> OnlineFeatures:
             engine.add({"timestamp": ts, "customer_id": customer, "terminal_id": terminal, "amount": amount,
                         "channel": channel, "country": country})
         known_at = f"greatest(coalesce(label_time, timestamp + INTERVAL {delay} SECOND), timestamp)"
-        for customer, terminal, known in cur.execute(
-                f"SELECT customer_id, terminal_id, {known_at} FROM transactions WHERE is_fraud AND {known_at} >= ?",
-                [since]).fetchall():
-            engine.add_label(customer, terminal, known)
+        for customer, terminal, known, paid in cur.execute(
+                f"SELECT customer_id, terminal_id, {known_at}, timestamp FROM transactions "
+                f"WHERE is_fraud AND {known_at} >= ?", [since]).fetchall():
+            engine.add_label(customer, terminal, known, paid)
     finally:
         cur.close()
     return engine

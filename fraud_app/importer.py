@@ -9,7 +9,8 @@ from typing import Callable, Mapping, Sequence
 
 import duckdb
 
-from .store import Reject, Staging, Store, TRANSACTION_FIELDS
+from .store import CHANNELS, Reject, Staging, Store, TRANSACTION_FIELDS
+from .store.schema import MAX_ID_LENGTH, MAX_TEXT_LENGTH
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -126,3 +127,77 @@ def import_file(store: Store, path: Path | str, mapping: Mapping[str, str] | Non
         step(1.0, "done")
     log.info("imported %d rows from %s (%d rejected)", report.imported, path, rejected)
     return report
+
+
+# -- single records (REST) ----------------------------------------------------------------------------
+
+MAX_AMOUNT = 1e9
+
+
+class FieldError(ValueError):
+    """One field of one record is invalid; `field` names it (with its position in a batch)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+def _id(record: Mapping, name: str) -> str:
+    value = record.get(name)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise FieldError(name, "is required" if value is None else "must be a string or a whole number")
+    text = str(value).strip()
+    if not 1 <= len(text) <= MAX_ID_LENGTH:
+        raise FieldError(name, f"must be 1 to {MAX_ID_LENGTH} characters")
+    return text
+
+
+def _timestamp(value, name: str) -> dt.datetime:
+    if not isinstance(value, str):
+        raise FieldError(name, "is required" if value is None else "must be an ISO 8601 date-time string")
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise FieldError(name, f"{value[:40]!r} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is not None:  # naive means UTC; an offset is converted to it
+        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    if not 1900 <= parsed.year <= 2200:
+        raise FieldError(name, "must be between the years 1900 and 2200")
+    return parsed
+
+
+def _optional_text(record: Mapping, name: str, pattern: str | None = None) -> str | None:
+    value = record.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH:
+        raise FieldError(name, f"must be a string of at most {MAX_TEXT_LENGTH} characters")
+    if pattern == "letters3" and not (len(value) == 3 and value.isascii() and value.isalpha()):
+        raise FieldError(name, "must be a 3-letter currency code")
+    if pattern == "letters2" and not (len(value) == 2 and value.isascii() and value.isalpha()):
+        raise FieldError(name, "must be a 2-letter country code")
+    if pattern == "channel" and value.lower() not in CHANNELS:
+        raise FieldError(name, f"must be one of {', '.join(CHANNELS)}")
+    return value.lower() if pattern == "channel" else value.upper() if pattern else value
+
+
+def parse_record(record, currency: str) -> dict:
+    """One transaction as posted (CONTRACTS §1, labels ignored) -> canonical values, or FieldError."""
+    if not isinstance(record, Mapping):
+        raise FieldError("transaction", "must be a JSON object")
+    amount = record.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+        raise FieldError("amount", "is required" if amount is None else "must be a number")
+    if not (0 <= amount < MAX_AMOUNT):  # also rejects NaN and infinities
+        raise FieldError("amount", f"must be at least 0 and below {MAX_AMOUNT:.0e}")
+    return {
+        "transaction_id": _id(record, "transaction_id"),
+        "timestamp": _timestamp(record.get("timestamp"), "timestamp"),
+        "customer_id": _id(record, "customer_id"),
+        "terminal_id": _id(record, "terminal_id"),
+        "amount": float(amount),
+        "currency": _optional_text(record, "currency", "letters3") or currency,
+        "merchant_category": _optional_text(record, "merchant_category"),
+        "channel": _optional_text(record, "channel", "channel"),
+        "country": _optional_text(record, "country", "letters2"),
+    }

@@ -3,7 +3,9 @@ issue, for single new transactions. Faces (CLI, API, UI) call this; none of them
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -13,10 +15,20 @@ import pyarrow as pa
 
 from . import features, registry
 from .detector import Detector
-from .store import Store, scores, write_table_file
+from .store import Store, labels, scores, write_table_file
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
+
+
+def model_columns(detector: Detector) -> list[int]:
+    """Where the model's features sit among today's FEATURE_NAMES; a model needing one that no longer
+    exists must be retrained."""
+    missing = [f for f in detector.features if f not in features.FEATURE_NAMES]
+    if missing:
+        raise registry.ModelError(f"the model in use needs features this version no longer computes "
+                                  f"({', '.join(missing[:3])}); train a new version")
+    return [features.FEATURE_NAMES.index(f) for f in detector.features]
 
 
 def score_matrix(detector: Detector, version: str, ids: pa.Array, X: np.ndarray,
@@ -25,6 +37,9 @@ def score_matrix(detector: Detector, version: str, ids: pa.Array, X: np.ndarray,
 
     Exact TreeSHAP costs ~60 us a row, too slow for millions, so with explain_all=False only flagged rows
     (review, decline) get reasons here; the others are explained when someone opens them (`explain_rows`)."""
+    columns = model_columns(detector)
+    if columns != list(range(X.shape[1])):  # a copy of millions of rows costs a second; skip it if we can
+        X = X[:, columns]
     p = detector.predict_proba(X)
     risk_score, level, decision = detector.decide(p)
     explained = np.ones(len(p), bool) if explain_all else decision != "approve"
@@ -87,3 +102,119 @@ def score_stored(store: Store, *, models_dir: Path, start: dt.date | None = None
     step(1.0, f"{result.num_rows:,} scored, {flagged:,} flagged")
     return {"model_version": version, "scored": result.num_rows, "flagged": flagged,
             "seconds": round(time.perf_counter() - started, 2), "out": str(out) if out else None}
+
+
+class NoModelError(RuntimeError):
+    """No model is in use yet: the API answers 503."""
+
+
+class LiveScorer:
+    """Scores new transactions as they arrive: online features from in-memory history, the model in use,
+    and the transaction with its score committed before the caller replies.
+
+    One lock serialises scoring, so each payment's features see every payment acknowledged before it,
+    including earlier ones in the same batch. Posting a stored transaction_id again returns its stored
+    result and stores nothing."""
+
+    def __init__(self, store: Store, models_dir: Path, label_delay_days: int = 7):
+        self.store, self.models_dir, self.label_delay_days = store, Path(models_dir), label_delay_days
+        self._lock = threading.Lock()
+        self.engine = features.load_online(store, label_delay_days)
+        self.version: str | None = None
+        self.detector: Detector | None = None
+        self.reload_model()
+
+    def reload_model(self) -> str | None:
+        """Pick up the version in use (after a promote or rollback). None if there is none."""
+        try:
+            version, detector = registry.load(self.store, self.models_dir)
+        except registry.ModelError as exc:
+            log.warning("live scoring has no model: %s", exc)
+            version, detector = None, None
+        with self._lock:
+            self.version, self.detector = version, detector
+        return version
+
+    def score(self, records: list[dict]) -> list[dict]:
+        """Validated records (importer.parse_record) -> one result per record, in order."""
+        with self._lock:
+            if self.detector is None:
+                raise NoModelError("no model in use yet: train one first")
+            ids = [r["transaction_id"] for r in records]
+            known, stored = scores.stored_results(self.store, ids)
+            fresh, seen = [], set()
+            for record in records:
+                if record["transaction_id"] not in known and record["transaction_id"] not in seen:
+                    fresh.append(record)
+                    seen.add(record["transaction_id"])
+            rows = []
+            for record in fresh:
+                rows.append(self.engine.compute(record))
+                self.engine.add(record)  # the next one in this batch sees it, as velocity features must
+            try:
+                results = self._score_and_store(fresh, np.asarray(rows, dtype=np.float64)) if fresh else {}
+            except BaseException:
+                for record in fresh:
+                    self.engine.remove(record)
+                raise
+            # Stored but never scored (imported earlier): score it as posted, store nothing new.
+            missing = [r for r in records if r["transaction_id"] in known and r["transaction_id"] not in stored]
+            if missing:
+                X = np.asarray([self.engine.compute(r) for r in missing], dtype=np.float64)
+                table = score_matrix(self.detector, self.version, pa.array([r["transaction_id"] for r in missing]), X)
+                stored |= {row["transaction_id"]: row for row in _results(table)}
+        return [results.get(i) or _stored_result(stored[i]) for i in ids]
+
+    def _score_and_store(self, fresh: list[dict], X: np.ndarray) -> dict[str, dict]:
+        ids = pa.array([r["transaction_id"] for r in fresh], pa.string())
+        table = score_matrix(self.detector, self.version, ids, X)
+        columns = {name: [r[name] for r in fresh] for name in fresh[0]}
+        transactions = pa.table({**columns, "timestamp": pa.array(columns["timestamp"], pa.timestamp("us"))})
+        scores.insert_scored(self.store, transactions, table)
+        return {row["transaction_id"]: row for row in _results(table)}
+
+    def add_label(self, transaction_id: str, is_fraud: bool, source: str, actor: str | None) -> bool:
+        """Record a label now; a fraud label becomes history for features from this moment. False if the
+        transaction is unknown."""
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        with self._lock:
+            found = labels.record_label(self.store, transaction_id, is_fraud, source, actor, now)
+            if found is None:
+                return False
+            customer, terminal, paid = found
+            if is_fraud:
+                self.engine.add_label(customer, terminal, max(now, paid), paid)
+        return True
+
+
+def _results(table: pa.Table) -> list[dict]:
+    """API results from a score table."""
+    out = []
+    for row in table.to_pylist():
+        reasons = [{"feature": row[f"reason{i}_feature"], "value": row[f"reason{i}_value"],
+                    "contribution": row[f"reason{i}_contribution"],
+                    "text": features.reason_text(row[f"reason{i}_feature"], _num(row[f"reason{i}_value"]))}
+                   for i in range(1, scores.REASONS + 1) if row[f"reason{i}_feature"]]
+        out.append(_result(row, reasons))
+    return out
+
+
+def _num(value) -> float:
+    return float("nan") if value is None else value
+
+
+def _result(row: dict, reasons: list[dict]) -> dict:
+    return {"transaction_id": row["transaction_id"], "fraud_probability": float(row["fraud_probability"]),
+            "risk_score": int(row["risk_score"]), "risk_level": row["risk_level"], "decision": row["decision"],
+            "reasons": reasons, "model_version": row["model_version"],
+            "scored_at": row["scored_at"].isoformat() + "Z" if isinstance(row["scored_at"], dt.datetime)
+            else row["scored_at"]}
+
+
+def _stored_result(row: dict) -> dict:
+    if "reasons" in row and isinstance(row["reasons"], list):
+        return row  # already an API result
+    reasons = json.loads(row["reasons"] or "[]")
+    for reason in reasons:
+        reason["text"] = features.reason_text(reason["feature"], _num(reason["value"]))
+    return _result(row, reasons)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -56,3 +58,23 @@ def run_cli(tmp_path: Path, *args: str, timeout: float = 120, **env: str) -> sub
     """The installed console script, as a user runs it."""
     return subprocess.run([str(BIN / "fraud-app"), *args], capture_output=True, text=True,
                           timeout=timeout, env=cli_env(tmp_path, **env), cwd=tmp_path)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A generated database with one trained model (home, db, train output). Tests copy it before writing."""
+    home = tmp_path_factory.mktemp("engine")
+    db = home / "e.duckdb"
+    size = ["--customers", "500", "--terminals", "1000", "--days", "75"]
+    assert run_cli(home, "--db", str(db), "generate", *size).returncode == 0
+    result = run_cli(home, "--db", str(db), "train", "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    return home, db, json.loads(result.stdout)
+
+
+def copy_of(trained, tmp_path: Path) -> Path:
+    """A private copy of the trained database and its models under tmp_path."""
+    home, db, _ = trained
+    shutil.copytree(home / "models", tmp_path / "models")
+    shutil.copy(db, tmp_path / "e.duckdb")
+    return tmp_path / "e.duckdb"

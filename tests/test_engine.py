@@ -1,36 +1,16 @@
 """Training, backtest, registry and bulk scoring, through the real CLI and a real DuckDB file."""
 import csv
 import json
-import shutil
 
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import copy_of, run_cli
 from fraud_app import registry, training
 from fraud_app.features import FEATURE_NAMES
 from fraud_app.store import Store, models
 
-SIZE = ["--customers", "500", "--terminals", "1000", "--days", "75"]
 CONTRACT_METRICS = {"auc_roc", "average_precision", "card_precision_at_100", "recall_at_1pct_fpr"}
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A generated database with one trained model, shared (read-only) by the tests below."""
-    home = tmp_path_factory.mktemp("engine")
-    db = home / "e.duckdb"
-    assert run_cli(home, "--db", str(db), "generate", *SIZE).returncode == 0
-    result = run_cli(home, "--db", str(db), "train", "--seed", "1")
-    assert result.returncode == 0, result.stderr
-    return home, db, json.loads(result.stdout)
-
-
-def copy_of(trained, tmp_path):
-    home, db, _ = trained
-    shutil.copytree(home / "models", tmp_path / "models")
-    shutil.copy(db, tmp_path / "e.duckdb")
-    return tmp_path / "e.duckdb"
 
 
 def test_train_prints_the_contract_json(trained):

@@ -48,7 +48,7 @@ def replay(store, engine=None, since=dt.datetime(1900, 1, 1)) -> tuple[list[str]
         out.append(engine.compute(tx))
         engine.add(tx)
         if row[len(COLS)]:
-            engine.add_label(tx["customer_id"], tx["terminal_id"], row[len(COLS) + 1])
+            engine.add_label(tx["customer_id"], tx["terminal_id"], row[len(COLS) + 1], tx["timestamp"])
     return ids, np.array(out, dtype=float)
 
 
@@ -121,6 +121,6 @@ def test_no_feature_sees_a_label_before_it_is_known(db, tmp_path):
 
 def test_reason_texts_read_as_business_words():
     assert features.reason_text("amount_ratio_30d", 5.23) == "amount 5.2x this card's 30-day average"
-    assert features.reason_text("term_known_frauds_7d", 3.0) == "3 frauds reported at this terminal in 7 days"
+    assert features.reason_text("term_known_frauds_7d", 3.0) == "frauds reported at this terminal in 7 days: 3"
     assert "first seen" in features.reason_text("amount_ratio_30d", float("nan"))
 

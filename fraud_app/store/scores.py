@@ -8,22 +8,26 @@ from .db import Store
 REASONS = 3
 
 
+def _insert_scores(cur, name: str) -> None:
+    reasons = ", ".join(f"{{'feature': reason{i}_feature, 'value': reason{i}_value, "
+                        f"'contribution': reason{i}_contribution}}" for i in range(1, REASONS + 1))
+    cur.execute("INSERT INTO scores (transaction_id, model_version, fraud_probability, risk_score, risk_level, "
+                "decision, reasons, scored_at) SELECT transaction_id, model_version, fraud_probability, risk_score, "
+                f"risk_level, decision, to_json(list_filter([{reasons}], lambda r: r.feature IS NOT NULL)), "
+                f"scored_at FROM {name}")
+
+
 def save_scores(store: Store, table: pa.Table, actor: str | None = None) -> int:
     """Replace the scores of these transactions under the same model version, in one transaction.
     `table` has transaction_id, model_version, fraud_probability, risk_score, risk_level, decision,
     scored_at, and reason{i}_feature / _value / _contribution for i in 1..REASONS."""
-    reasons = ", ".join(f"{{'feature': reason{i}_feature, 'value': reason{i}_value, "
-                        f"'contribution': reason{i}_contribution}}" for i in range(1, REASONS + 1))
     cur = store.new_cursor()
     try:
         cur.register("incoming", table)
         with store.transaction(cur):
             cur.execute("DELETE FROM scores USING incoming WHERE scores.transaction_id = incoming.transaction_id "
                         "AND scores.model_version = incoming.model_version")
-            cur.execute("INSERT INTO scores (transaction_id, model_version, fraud_probability, risk_score, "
-                        "risk_level, decision, reasons, scored_at) SELECT transaction_id, model_version, "
-                        "fraud_probability, risk_score, risk_level, decision, "
-                        f"to_json(list_filter([{reasons}], lambda r: r.feature IS NOT NULL)), scored_at FROM incoming")
+            _insert_scores(cur, "incoming")
             n = table.num_rows
             cur.execute("INSERT INTO audit_log (actor, action, entity, entity_id, new_value) "
                         "VALUES (?, 'score', 'scores', ?, ?)",
@@ -36,3 +40,38 @@ def save_scores(store: Store, table: pa.Table, actor: str | None = None) -> int:
 def score_counts(store: Store) -> list[tuple]:
     return store.cursor().execute("SELECT model_version, decision, count(*) FROM scores GROUP BY ALL "
                                   "ORDER BY ALL").fetchall()
+
+
+def insert_scored(store: Store, transactions: pa.Table, scored: pa.Table) -> None:
+    """New transactions and their scores, committed together: acknowledged means durable."""
+    from .schema import TRANSACTION_FIELDS
+
+    cur = store.cursor()
+    cur.register("new_tx", transactions)
+    cur.register("new_scores", scored)
+    try:
+        with store.transaction(cur):
+            columns = ", ".join(f for f in TRANSACTION_FIELDS if f in transactions.column_names)
+            cur.execute(f"INSERT INTO transactions ({columns}) SELECT {columns} FROM new_tx")
+            _insert_scores(cur, "new_scores")
+    finally:
+        cur.unregister("new_tx")
+        cur.unregister("new_scores")
+
+
+_RESULT = ("transaction_id, fraud_probability, risk_score, risk_level, decision, reasons, model_version, "
+           "scored_at")
+
+
+def stored_results(store: Store, ids: list[str]) -> tuple[set[str], dict[str, dict]]:
+    """Which of ids are stored transactions, and the latest stored score of each that has one."""
+    if not ids:
+        return set(), {}
+    cur = store.cursor()
+    known = {r[0] for r in cur.execute("SELECT transaction_id FROM transactions WHERE transaction_id IN "
+                                       "(SELECT unnest(?))", [ids]).fetchall()}
+    rows = cur.execute(f"SELECT {_RESULT} FROM scores WHERE transaction_id IN (SELECT unnest(?)) "
+                       "QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY scored_at DESC) = 1",
+                       [ids]).fetchall()
+    names = [c.strip() for c in _RESULT.split(",")]
+    return known, {r[0]: dict(zip(names, r)) for r in rows}

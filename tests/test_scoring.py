@@ -1,0 +1,104 @@
+"""Live scoring (the path REST uses): validation, idempotency, velocity, durability, labels."""
+import datetime as dt
+import math
+
+import pytest
+
+from conftest import copy_of, count
+from fraud_app.features import FEATURE_NAMES
+from fraud_app.importer import FieldError, parse_record
+from fraud_app.scoring import LiveScorer
+from fraud_app.store import Store
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def record(i: int, **over) -> dict:
+    base = {"transaction_id": f"live-{i}", "timestamp": f"2018-06-15T10:{i % 60:02d}:00", "customer_id": "C00007",
+            "terminal_id": "T00042", "amount": 25.0 + i, "channel": "online", "country": "pt"}
+    return parse_record({**base, **over}, "EUR")
+
+
+@pytest.fixture
+def live(trained, tmp_path):
+    db = copy_of(trained, tmp_path)
+    with Store(db) as store:
+        yield store, LiveScorer(store, tmp_path / "models")
+
+
+def test_scores_and_stores_before_returning(live):
+    store, scorer = live
+    before = count(store)
+    [result] = scorer.score([record(1)])
+    assert set(result) == {"transaction_id", "fraud_probability", "risk_score", "risk_level", "decision", "reasons",
+                           "model_version", "scored_at"}
+    assert 0 <= result["fraud_probability"] <= 1 and 0 <= result["risk_score"] <= 99
+    assert result["model_version"] == "v1" and len(result["reasons"]) == 3
+    assert all(r["feature"] in FEATURE_NAMES and r["text"] for r in result["reasons"])
+    assert count(store) == before + 1
+    row = store.cursor().execute("SELECT country, currency, fraud_probability FROM transactions JOIN scores "
+                                 "USING (transaction_id) WHERE transaction_id = 'live-1'").fetchall()
+    assert row == [("PT", "EUR", result["fraud_probability"])]
+
+
+def test_posting_again_returns_the_stored_result_and_stores_nothing(live):
+    store, scorer = live
+    first = scorer.score([record(2)])[0]
+    n, s = count(store), count(store, "scores")
+    again = scorer.score([record(2, amount=999.0), record(2)])
+    assert again == [first, first]
+    assert (count(store), count(store, "scores")) == (n, s)
+    # A batch naming one new id twice stores it once.
+    twice = scorer.score([record(3), record(3, amount=1.0)])
+    assert twice[0] == twice[1] and count(store) == n + 1
+
+
+def test_each_payment_is_history_for_the_next(live):
+    _, scorer = live
+    probe = record(99, timestamp="2018-06-15T10:59:59")
+    seen = dict(zip(FEATURE_NAMES, scorer.engine.compute(probe)))["cust_count_1h"]
+    scorer.score([record(i) for i in range(10, 15)])
+    after = dict(zip(FEATURE_NAMES, scorer.engine.compute(probe)))
+    assert after["cust_count_1h"] == seen + 5
+    assert after["cust_distinct_terminals_1d"] >= 1
+
+
+def test_a_fraud_label_counts_from_when_it_is_recorded(live):
+    store, scorer = live
+    scorer.score([record(20)])
+    june = record(22, timestamp="2018-06-15T11:00:00")
+    june_before = dict(zip(FEATURE_NAMES, scorer.engine.compute(june)))
+    assert scorer.add_label("live-20", True, "chargeback", "feed") is True
+    assert scorer.add_label("no-such-id", True, "chargeback", "feed") is False
+    row = store.cursor().execute("SELECT is_fraud, label_time FROM transactions WHERE transaction_id = 'live-20'")
+    is_fraud, label_time = row.fetchall()[0]
+    assert is_fraud is True and abs(label_time - utcnow()) < dt.timedelta(minutes=1)
+    assert count(store, "labels") == 1
+    assert store.cursor().execute("SELECT action, entity_id, new_value, note FROM audit_log "
+                                  "WHERE action = 'label'").fetchall() == [("label", "live-20", "true", "chargeback")]
+    # The label is known from now on: a payment now at that terminal sees it, one in June does not.
+    now = dict(zip(FEATURE_NAMES, scorer.engine.compute(record(21, timestamp=utcnow().isoformat()))))
+    june_after = dict(zip(FEATURE_NAMES, scorer.engine.compute(june)))
+    assert now["term_known_frauds_1d"] == 1 and now["cust_known_frauds_7d"] == 1
+    assert june_after["term_known_frauds_30d"] == june_before["term_known_frauds_30d"]
+    assert math.isnan(june_after["term_fraud_age"]) == math.isnan(june_before["term_fraud_age"])
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"transaction_id": None}, "transaction_id"), ({"transaction_id": "x" * 65}, "transaction_id"),
+    ({"transaction_id": True}, "transaction_id"), ({"timestamp": "yesterday"}, "timestamp"),
+    ({"timestamp": 12}, "timestamp"), ({"amount": -1}, "amount"), ({"amount": "12"}, "amount"),
+    ({"amount": float("nan")}, "amount"), ({"amount": 1e9}, "amount"), ({"customer_id": ""}, "customer_id"),
+    ({"terminal_id": []}, "terminal_id"), ({"currency": "EURO"}, "currency"), ({"channel": "phone"}, "channel"),
+    ({"country": "P1"}, "country"), ({"merchant_category": 5}, "merchant_category"),
+])
+def test_bad_fields_are_named(change, field):
+    good = {"transaction_id": 1, "timestamp": "2018-06-15T10:00:00+02:00", "customer_id": 7, "terminal_id": "T",
+            "amount": 3, "unknown_extra": {"kept": "out"}}
+    parsed = parse_record(good, "EUR")
+    assert parsed["transaction_id"] == "1" and parsed["timestamp"] == dt.datetime(2018, 6, 15, 8)
+    with pytest.raises(FieldError) as caught:
+        parse_record({**good, **change}, "EUR")
+    assert caught.value.field == field
