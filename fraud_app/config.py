@@ -49,6 +49,8 @@ class Settings:
     demo_days: int = 183
     alert_budget: int = 100      # alerts per day the review team can work; sets the review threshold
     review_cost: float = 5.0     # cost of reviewing one alert, in currency units, for the backtest's cost
+    rate_limit: float = 2000.0   # API requests a second per client (bursts to twice that); 0 turns it off
+    max_body_bytes: int = 2_000_000
 
     @property
     def db_path(self) -> Path:
@@ -80,7 +82,7 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
 
 _KINDS = {"home": Path, "db": Path, "label_delay_days": int, "port": int,
           "demo_customers": int, "demo_terminals": int, "demo_days": int,
-          "alert_budget": int, "review_cost": float}
+          "alert_budget": int, "review_cost": float, "rate_limit": float, "max_body_bytes": int}
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None,
@@ -113,6 +115,10 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"log_level: unknown level {s.log_level!r}")
     if len(s.currency) != 3 or not s.currency.isalpha():
         raise ConfigError(f"currency: {s.currency!r} is not a 3-letter code")
+    if s.rate_limit < 0:
+        raise ConfigError(f"rate_limit: {s.rate_limit} must not be negative (0 turns it off)")
+    if s.max_body_bytes < 1000:
+        raise ConfigError(f"max_body_bytes: {s.max_body_bytes} is below 1000")
     if s.review_cost < 0:
         raise ConfigError(f"review_cost: {s.review_cost} must not be negative")
     for name in ("demo_customers", "demo_terminals", "demo_days", "alert_budget"):

@@ -3,12 +3,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from fraud_app.store import Store
 
@@ -52,6 +55,40 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUD_APP_")}
     env.update(FRAUD_APP_HOME=str(tmp_path), FRAUD_APP_ENV_FILE=str(tmp_path / "none.env"), **extra)
     return env
+
+
+class Server:
+    """`fraud-app serve` (or another command given as `argv`, with {port} filled in) on a free port."""
+
+    def __init__(self, tmp_path: Path, db: Path, argv: list[str] | None = None, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        argv = argv or [str(BIN / "fraud-app"), "--db", str(db), "serve", "--port", "{port}", "--no-show"]
+        self.log = tmp_path / f"server-{self.port}.log"  # a file, not a pipe: a full pipe would stall the server
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen([a.replace("{port}", str(self.port)) for a in argv],
+                                         env=cli_env(tmp_path, FRAUD_APP_DB=str(db), **env), cwd=tmp_path,
+                                         stdout=out, stderr=subprocess.STDOUT, text=True)
+
+    def wait(self, path: str = "", timeout: float = 120) -> requests.Response:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.log.read_text()}")
+            try:
+                return requests.get(self.url + path, timeout=5)
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        raise AssertionError("server did not answer in time")
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.log.read_text()
 
 
 def run_cli(tmp_path: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from fraud_app.store import Store
-from conftest import BIN, HEADER, cli_env, count, free_port, good_rows, run_cli, write
+from conftest import HEADER, Server, count, good_rows, run_cli, write
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
@@ -119,35 +119,6 @@ def test_environment_variable_chooses_the_database(tmp_path):
 def test_non_loopback_bind_without_auth_is_refused(tmp_path):
     result = run_cli(tmp_path, "--db", str(tmp_path / "x.duckdb"), "serve", "--address", "0.0.0.0", "--no-show")
     assert "refusing to serve on 0.0.0.0" in one_line_error(result)
-
-
-class Server:
-    def __init__(self, tmp_path: Path, db: Path, **env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.proc = subprocess.Popen([str(BIN / "fraud-app"), "--db", str(db), "serve", "--port", str(self.port),
-                                      "--no-show"], env=cli_env(tmp_path, **env), cwd=tmp_path,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    def wait(self, timeout: float = 120) -> requests.Response:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {self.proc.stdout.read()}")
-            try:
-                return requests.get(self.url, timeout=5)
-            except requests.ConnectionError:
-                time.sleep(0.3)
-        raise AssertionError("server did not answer in time")
-
-    def stop(self) -> str:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = self.proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-        return out
 
 
 def test_serve_answers_with_the_database_counts(tmp_path):

@@ -33,11 +33,15 @@ def _origins(settings: Settings) -> list[str]:
 
 
 def serve(store: Store, settings: Settings, show: bool = True) -> None:
-    """Blocks until the server stops."""
+    """The UI and the REST API on one Tornado server. Blocks until the server stops."""
+    from fraud_app import api
+
     pn.extension("tabulator")
-    log.info("serving on http://%s:%d/", settings.address, settings.port)
+    api.configure(store, settings)
+    log.info("serving on http://%s:%d/ (API under /api/v1/)", settings.address, settings.port)
     pn.serve({"/": lambda: create_app(store, settings)}, address=settings.address, port=settings.port,
-             show=show, title=TITLE, websocket_origin=_origins(settings), print_url=True)
+             show=show, title=TITLE, websocket_origin=_origins(settings), print_url=True,
+             extra_patterns=api.ROUTES)
 
 
 if pn.state.served:  # run by `panel serve fraud_app/ui/app.py`: one Store per process, bootstrapped once

@@ -1,0 +1,258 @@
+"""REST API (CONTRACTS §3) as Tornado handlers on Panel's own server.
+
+Two ways in, one set of handlers:
+- `fraud-app serve` passes ROUTES to pn.serve(extra_patterns=...);
+- `panel serve fraud_app/ui/app.py --plugins fraud_app.api` reads ROUTES from this module.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from tornado.ioloop import IOLoop
+from tornado.web import HTTPError, RequestHandler
+
+from . import __version__
+from .config import Settings, load_settings
+from .importer import FieldError, parse_record
+from .scoring import LiveScorer, NoModelError
+from .store import Store, StoreError, models, open_shared, queries
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 1000
+
+
+class Service:
+    """What every handler shares in this process: settings, the store, the live scorer and metrics."""
+
+    def __init__(self, store: Store, settings: Settings):
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.store, self.settings = store, settings
+        self.scorer = LiveScorer(store, settings.models_dir, settings.label_delay_days)
+        self.registry = CollectorRegistry()
+        self.scores_total = Counter("fraud_app_scores_total", "Transactions scored through the API",
+                                    registry=self.registry)
+        self.flagged_total = Counter("fraud_app_flagged_total", "Scored transactions flagged for review or decline",
+                                     registry=self.registry)
+        self.latency = Histogram("fraud_app_score_latency_seconds", "Time to score and store one request",
+                                 buckets=(.001, .002, .003, .005, .0075, .01, .015, .025, .05, .1, .25, .5, 1),
+                                 registry=self.registry)
+        self.requests = Counter("fraud_app_http_requests_total", "API requests by route and status",
+                                ["route", "status"], registry=self.registry)
+        self._buckets: dict[str, list[float]] = {}
+        self._bucket_lock = threading.Lock()
+
+    def allow(self, client: str) -> bool:
+        """Token bucket per client: `rate_limit` requests a second, bursts up to twice that. 0 disables."""
+        rate = self.settings.rate_limit
+        if rate <= 0:
+            return True
+        now = time.monotonic()
+        with self._bucket_lock:
+            tokens, last = self._buckets.get(client, (2 * rate, now))
+            tokens = min(2 * rate, tokens + (now - last) * rate)
+            if tokens < 1:
+                self._buckets[client] = [tokens, now]
+                return False
+            self._buckets[client] = [tokens - 1, now]
+            return True
+
+
+_service: Service | None = None
+_service_lock = threading.Lock()
+
+
+def configure(store: Store, settings: Settings) -> Service:
+    """`fraud-app serve` sets the service up before serving; `panel serve` gets it lazily."""
+    global _service
+    with _service_lock:
+        _service = Service(store, settings)
+    return _service
+
+
+def service() -> Service:
+    global _service
+    with _service_lock:
+        if _service is None:
+            settings = load_settings()
+            _service = Service(open_shared(settings.db_path), settings)
+        return _service
+
+
+class ApiError(HTTPError):
+    """An error the client caused or must know about, sent as CONTRACTS §3's error object."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(status)
+        self.code, self.message, self.field = code, message, field
+
+
+class ApiHandler(RequestHandler):
+    route = ""
+
+    def initialize(self) -> None:
+        self.svc = service()
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+
+    def prepare(self) -> None:
+        token = self.svc.settings.api_token
+        if token:
+            given = self.request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                raise ApiError(401, "unauthorized", "missing or wrong bearer token")
+        if not self.svc.allow(self.request.remote_ip or "?"):
+            self.set_header("Retry-After", "1")
+            raise ApiError(429, "rate_limited", f"more than {self.svc.settings.rate_limit:g} requests a second")
+        if len(self.request.body or b"") > self.svc.settings.max_body_bytes:
+            raise ApiError(413, "too_large", f"body over {self.svc.settings.max_body_bytes:,} bytes")
+
+    def send(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(body, allow_nan=False, default=str))
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        error = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(error, ApiError):
+            body = {"code": error.code, "message": error.message}
+            if error.field:
+                body["field"] = error.field
+        elif isinstance(error, StoreError):  # the database, not the request, is at fault
+            self.set_status(503)
+            body = {"code": "unavailable", "message": str(error)}
+        else:  # Tornado's own (405) or a bug: the traceback stays in the server log
+            codes = {405: "method_not_allowed", 404: "not_found", 400: "bad_request"}
+            body = {"code": codes.get(status_code, "internal"),
+                    "message": self._reason if status_code < 500 else "internal error (details in the server log)"}
+        self.finish(json.dumps({"error": body}))
+
+    def on_finish(self) -> None:
+        self.svc.requests.labels(self.route, str(self.get_status())).inc()
+
+    def json_body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+
+
+def _records(body: Any, currency: str) -> tuple[list[dict], bool]:
+    """(validated records, whether the body was a batch)."""
+    if isinstance(body, dict) and "transactions" in body:
+        items = body["transactions"]
+        if not isinstance(items, list) or not items:
+            raise ApiError(422, "invalid", "must be a non-empty list of transactions", "transactions")
+        if len(items) > MAX_BATCH:
+            raise ApiError(422, "invalid", f"at most {MAX_BATCH} transactions per request", "transactions")
+        records = []
+        for i, item in enumerate(items):
+            try:
+                records.append(parse_record(item, currency))
+            except FieldError as exc:
+                field = f"transactions[{i}]" + ("" if exc.field == "transaction" else f".{exc.field}")
+                raise ApiError(422, "invalid", exc.message, field) from None
+        return records, True
+    try:
+        return [parse_record(body, currency)], False
+    except FieldError as exc:
+        raise ApiError(422, "invalid", exc.message, exc.field) from None
+
+
+class ScoreHandler(ApiHandler):
+    route = "/api/v1/score"
+
+    async def post(self) -> None:
+        records, batch = _records(self.json_body(), self.svc.settings.currency)
+        started = time.perf_counter()
+        try:
+            # Off the event loop: the UI's sessions share it, and DuckDB cursors are per thread.
+            results = await IOLoop.current().run_in_executor(None, self.svc.scorer.score, records)
+        except NoModelError as exc:
+            raise ApiError(503, "no_model", str(exc)) from None
+        self.svc.latency.observe(time.perf_counter() - started)
+        self.svc.scores_total.inc(len(results))
+        self.svc.flagged_total.inc(sum(r["decision"] != "approve" for r in results))
+        self.send({"results": results} if batch else results[0])
+
+
+class LabelsHandler(ApiHandler):
+    route = "/api/v1/labels"
+
+    async def post(self) -> None:
+        body = self.json_body()
+        if not isinstance(body, dict):
+            raise ApiError(422, "invalid", "must be a JSON object", "body")
+        tx = body.get("transaction_id")
+        if isinstance(tx, bool) or not isinstance(tx, (str, int)) or not 1 <= len(str(tx)) <= 64:
+            raise ApiError(422, "invalid", "must be a string of 1 to 64 characters", "transaction_id")
+        if not isinstance(body.get("is_fraud"), bool):
+            raise ApiError(422, "invalid", "must be true or false", "is_fraud")
+        source = body.get("source", "api")
+        if not isinstance(source, str) or not 1 <= len(source) <= 64:
+            raise ApiError(422, "invalid", "must be a string of 1 to 64 characters", "source")
+        found = await IOLoop.current().run_in_executor(
+            None, self.svc.scorer.add_label, str(tx), body["is_fraud"], source, f"api:{self.request.remote_ip}")
+        if not found:
+            raise ApiError(422, "unknown_transaction", f"no stored transaction {tx!r}", "transaction_id")
+        self.send({"transaction_id": str(tx), "is_fraud": body["is_fraud"], "source": source, "recorded": True})
+
+
+class HealthHandler(ApiHandler):
+    route = "/api/v1/health"
+
+    def get(self) -> None:
+        try:
+            n = queries.transaction_count(self.svc.store)
+        except Exception as exc:  # the database is what health reports on; never a 500 here
+            self.send({"status": "degraded", "model_version": self.svc.scorer.version, "error": str(exc)}, 503)
+            return
+        version = self.svc.scorer.version
+        self.send({"status": "ok" if version else "degraded", "model_version": version, "transactions": n,
+                   "version": __version__}, 200 if version else 503)
+
+
+class ModelHandler(ApiHandler):
+    route = "/api/v1/model"
+
+    def get(self) -> None:
+        row = models.active_version(self.svc.store)
+        if row is None:
+            raise ApiError(503, "no_model", "no model in use yet: train one first")
+        self.send({"version": row["version"], "trained_at": row["created_at"],
+                   "training_window": {"start": row["train_start"], "end": row["train_end"]},
+                   "features": row["features"], "thresholds": row["thresholds"], "metrics": row["metrics"],
+                   "params": row["params"], "promoted_at": row["promoted_at"]})
+
+
+class OpenApiHandler(ApiHandler):
+    route = "/api/v1/openapi.json"
+
+    def get(self) -> None:
+        from .openapi import document
+
+        self.send(document(__version__))
+
+
+class MetricsHandler(ApiHandler):
+    route = "/metrics"
+
+    def set_default_headers(self) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+
+    def get(self) -> None:
+        from prometheus_client import generate_latest
+
+        self.finish(generate_latest(self.svc.registry))
+
+
+ROUTES = [(handler.route, handler, {}) for handler in
+          (ScoreHandler, LabelsHandler, HealthHandler, ModelHandler, OpenApiHandler, MetricsHandler)]

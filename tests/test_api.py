@@ -1,0 +1,131 @@
+"""The REST API over real HTTP, against `fraud-app serve` and `panel serve --plugins fraud_app.api`."""
+import json
+
+import pytest
+import requests
+
+from conftest import BIN, Server, copy_of
+from fraud_app.api import ROUTES
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def tx(i, **over):
+    return {"transaction_id": f"api-{i}", "timestamp": "2018-06-20T12:00:00Z", "customer_id": "C00011",
+            "terminal_id": "T00100", "amount": 40.0 + i, **over}
+
+
+@pytest.fixture(scope="module")
+def server(trained, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("api")
+    srv = Server(tmp, copy_of(trained, tmp), FRAUD_APP_API_TOKEN=TOKEN, FRAUD_APP_RATE_LIMIT="0",
+                 FRAUD_APP_MAX_BODY_BYTES="200000")
+    srv.wait("api/v1/health")
+    yield srv
+    srv.stop()
+
+
+def call(server, method, route, body=None, headers=AUTH, raw=None):
+    return requests.request(method, server.url + route.lstrip("/"), headers=headers, timeout=30,
+                            data=raw if raw is not None else None if body is None else json.dumps(body))
+
+
+def error_of(response, status):
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] and error["message"]
+    return error
+
+
+@pytest.mark.parametrize("route, method", [(r[0], "POST" if "score" in r[0] or "labels" in r[0] else "GET")
+                                           for r in ROUTES])
+def test_every_route_needs_the_token(server, route, method):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        error_of(call(server, method, route, {}, headers=headers), 401)
+    assert call(server, method, route, tx(0)).status_code != 401
+
+
+def test_score_one_then_again_is_idempotent(server):
+    first = call(server, "POST", "/api/v1/score", tx(1))
+    assert first.status_code == 200, first.text
+    result = first.json()
+    assert result["transaction_id"] == "api-1" and 0 <= result["fraud_probability"] <= 1
+    assert result["risk_level"] in ("low", "medium", "high") and result["decision"] in ("approve", "review", "decline")
+    assert len(result["reasons"]) == 3 and all(r["text"] for r in result["reasons"])
+    assert call(server, "POST", "/api/v1/score", tx(1, amount=5000)).json() == result
+
+
+def test_score_batch(server):
+    response = call(server, "POST", "/api/v1/score", {"transactions": [tx(10), tx(11), tx(10)]})
+    results = response.json()["results"]
+    assert [r["transaction_id"] for r in results] == ["api-10", "api-11", "api-10"]
+    assert results[0] == results[2]
+
+
+@pytest.mark.parametrize("body, field", [
+    (tx(20, amount=-3), "amount"), (tx(21, timestamp="not a time"), "timestamp"), ({"amount": 1}, "transaction_id"),
+    ({"transactions": [tx(22), tx(23, channel="fax")]}, "transactions[1].channel"),
+    ({"transactions": [tx(24), 7]}, "transactions[1]"), ({"transactions": []}, "transactions"),
+    ({"transactions": [tx(i) for i in range(1001)]}, "transactions"), ([1, 2], "transaction"),
+])
+def test_invalid_fields_are_named(server, body, field):
+    assert error_of(call(server, "POST", "/api/v1/score", body), 422)["field"] == field
+
+
+def test_malformed_and_oversized_bodies(server):
+    error_of(call(server, "POST", "/api/v1/score", raw=b"{not json"), 400)
+    error_of(call(server, "POST", "/api/v1/score", raw=b"\xff\xfe"), 400)
+    error_of(call(server, "POST", "/api/v1/score", raw=b"x" * 300_000), 413)
+    assert call(server, "DELETE", "/api/v1/score").status_code == 405
+
+
+def test_labels(server):
+    call(server, "POST", "/api/v1/score", tx(30))
+    ok = call(server, "POST", "/api/v1/labels", {"transaction_id": "api-30", "is_fraud": True, "source": "chargeback"})
+    assert ok.status_code == 200 and ok.json()["recorded"] is True
+    assert error_of(call(server, "POST", "/api/v1/labels", {"transaction_id": "nope", "is_fraud": True}),
+                    422)["field"] == "transaction_id"
+    assert error_of(call(server, "POST", "/api/v1/labels", {"transaction_id": "api-30", "is_fraud": "yes"}),
+                    422)["field"] == "is_fraud"
+
+
+def test_health_model_openapi_metrics(server):
+    health = call(server, "GET", "/api/v1/health").json()
+    assert health["status"] == "ok" and health["model_version"] == "v1" and health["transactions"] > 10_000
+    model = call(server, "GET", "/api/v1/model").json()
+    assert model["version"] == "v1" and model["thresholds"]["review"] > 0 and "average_precision" in model["metrics"]
+    spec = call(server, "GET", "/api/v1/openapi.json").json()
+    assert spec["openapi"].startswith("3.") and set(spec["paths"]) == {r[0] for r in ROUTES}
+    call(server, "POST", "/api/v1/score", tx(40))
+    metrics = call(server, "GET", "/metrics").text
+    for name in ("fraud_app_scores_total", "fraud_app_flagged_total", "fraud_app_score_latency_seconds_bucket",
+                 'fraud_app_http_requests_total{route="/api/v1/score",status="200"}'):
+        assert name in metrics
+
+
+def test_rate_limit(trained, tmp_path):
+    srv = Server(tmp_path, copy_of(trained, tmp_path), FRAUD_APP_RATE_LIMIT="2")
+    try:
+        srv.wait("api/v1/health")
+        statuses = [requests.get(srv.url + "api/v1/health", timeout=10).status_code for _ in range(12)]
+    finally:
+        srv.stop()
+    assert 429 in statuses and 200 in statuses
+
+
+def test_same_routes_under_panel_serve_with_the_plugin(trained, tmp_path):
+    from pathlib import Path
+
+    app = Path(__file__).resolve().parent.parent / "fraud_app" / "ui" / "app.py"
+    srv = Server(tmp_path, copy_of(trained, tmp_path), argv=[
+        str(BIN / "panel"), "serve", str(app), "--plugins", "fraud_app.api", "--port", "{port}",
+        "--address", "127.0.0.1", "--allow-websocket-origin", "127.0.0.1:{port}"])
+    try:
+        health = srv.wait("api/v1/health")
+        assert health.status_code == 200 and health.json()["model_version"] == "v1"
+        scored = requests.post(srv.url + "api/v1/score", json=tx(50), timeout=30)
+        assert scored.status_code == 200 and scored.json()["transaction_id"] == "api-50"
+        assert requests.get(srv.url + "app", timeout=30).status_code == 200
+    finally:
+        srv.stop()
