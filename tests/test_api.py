@@ -104,6 +104,34 @@ def test_health_model_openapi_metrics(server):
         assert name in metrics
 
 
+def test_an_api_label_feeds_training_and_terminal_risk(trained, tmp_path):
+    import datetime as dt
+
+    from fraud_app import features
+    from fraud_app.store import Store
+
+    db = copy_of(trained, tmp_path)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    srv = Server(tmp_path, db)
+    try:
+        srv.wait("api/v1/health")
+        first = {**tx(60, timestamp=(now - dt.timedelta(minutes=5)).isoformat()), "terminal_id": "T-new"}
+        assert requests.post(srv.url + "api/v1/score", json=first, timeout=30).status_code == 200
+        label = {"transaction_id": "api-60", "is_fraud": True, "source": "chargeback"}
+        assert requests.post(srv.url + "api/v1/labels", json=label, timeout=30).status_code == 200
+        later = {**tx(61, timestamp=(now + dt.timedelta(minutes=5)).isoformat()), "terminal_id": "T-new",
+                 "customer_id": "C-other"}
+        assert requests.post(srv.url + "api/v1/score", json=later, timeout=30).status_code == 200
+    finally:
+        srv.stop()
+    with Store(db) as store:
+        table = features.batch_features(store, now.date(), now.date() + dt.timedelta(days=1)).to_pandas()
+        audit = store.cursor().execute("SELECT note FROM audit_log WHERE action = 'label'").fetchall()
+    rows = table.set_index("transaction_id")
+    assert bool(rows.loc["api-60", "is_fraud"]) is True and audit == [("chargeback",)]
+    assert rows.loc["api-60", "term_known_frauds_1d"] == 0 and rows.loc["api-61", "term_known_frauds_1d"] == 1
+
+
 def test_rate_limit(trained, tmp_path):
     srv = Server(tmp_path, copy_of(trained, tmp_path), FRAUD_APP_RATE_LIMIT="2")
     try:
@@ -129,3 +157,31 @@ def test_same_routes_under_panel_serve_with_the_plugin(trained, tmp_path):
         assert requests.get(srv.url + "app", timeout=30).status_code == 200
     finally:
         srv.stop()
+
+
+# -- generated bad and odd requests: never a 5xx ------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=False),
+                     st.text(max_size=80))
+_json = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                       st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+                     max_leaves=12)
+_fields = ["transaction_id", "timestamp", "customer_id", "terminal_id", "amount", "currency", "channel", "country",
+           "merchant_category", "is_fraud", "source", "transactions"]
+_odd_tx = st.fixed_dictionaries({}, optional={f: _json for f in _fields}) | st.builds(
+    lambda base, junk: {**base, **junk},
+    st.builds(tx, st.integers(1000, 10**6)), st.dictionaries(st.sampled_from(_fields), _json, max_size=3))
+_bodies = st.one_of(_json.map(json.dumps), _odd_tx.map(json.dumps),
+                    st.lists(_odd_tx, max_size=5).map(lambda items: json.dumps({"transactions": items})),
+                    st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(route=st.sampled_from(["/api/v1/score", "/api/v1/labels"]), body=_bodies)
+def test_generated_requests_never_get_a_5xx(server, route, body):
+    response = call(server, "POST", route, raw=body.encode("utf-8", "surrogatepass"))
+    assert response.status_code < 500, (response.status_code, response.text, body)
+    if response.status_code >= 400:
+        error_of(response, response.status_code)

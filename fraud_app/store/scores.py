@@ -70,8 +70,10 @@ def stored_results(store: Store, ids: list[str]) -> tuple[set[str], dict[str, di
     cur = store.cursor()
     known = {r[0] for r in cur.execute("SELECT transaction_id FROM transactions WHERE transaction_id IN "
                                        "(SELECT unnest(?))", [ids]).fetchall()}
+    if not known:  # the usual case, answered by the primary-key index; scores has none, so skip its scan
+        return known, {}
     rows = cur.execute(f"SELECT {_RESULT} FROM scores WHERE transaction_id IN (SELECT unnest(?)) "
                        "QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY scored_at DESC) = 1",
-                       [ids]).fetchall()
+                       [list(known)]).fetchall()
     names = [c.strip() for c in _RESULT.split(",")]
     return known, {r[0]: dict(zip(names, r)) for r in rows}
