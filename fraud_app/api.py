@@ -6,6 +6,7 @@ Two ways in, one set of handlers:
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -172,10 +173,13 @@ class ScoreHandler(ApiHandler):
         records, batch = _records(self.json_body(), self.svc.settings.currency)
         started = time.perf_counter()
         try:
-            # Off the event loop: the UI's sessions share it, and DuckDB cursors are per thread.
-            results = await IOLoop.current().run_in_executor(None, self.svc.scorer.score, records)
+            # Scoring takes about a millisecond on the event loop; the durable write is awaited, not
+            # blocked on, so the UI's sessions and other requests go on meanwhile.
+            job = self.svc.scorer.begin(records)
         except NoModelError as exc:
             raise ApiError(503, "no_model", str(exc)) from None
+        await asyncio.gather(*(asyncio.wrap_future(w) for w in job.writes), return_exceptions=True)
+        results = self.svc.scorer.finish(job)
         self.svc.latency.observe(time.perf_counter() - started)
         self.svc.scores_total.inc(len(results))
         self.svc.flagged_total.inc(sum(r["decision"] != "approve" for r in results))

@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import queue
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable
+
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -108,13 +112,56 @@ class NoModelError(RuntimeError):
     """No model is in use yet: the API answers 503."""
 
 
+class _GroupWriter:
+    """One thread that commits whatever requests are waiting in a single DuckDB transaction: under load a
+    commit carries many requests, idle it carries one. A request is answered only after its commit."""
+
+    def __init__(self, store: Store, most: int = 512):
+        self.store, self.most = store, most
+        self._queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._run, name="fraud-app-writer", daemon=True).start()
+
+    def submit(self, transactions: list[tuple], scored: list[tuple]) -> Future:
+        done: Future = Future()
+        self._queue.put((transactions, scored, done))
+        return done
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.most:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                scores.insert_scored(self.store, [row for b in batch for row in b[0]],
+                                     [row for b in batch for row in b[1]])
+            except BaseException as exc:  # every waiting request learns its write failed
+                log.error("writing %d scored requests failed: %s", len(batch), exc)
+                for *_, done in batch:
+                    done.set_exception(exc)
+            else:
+                for *_, done in batch:
+                    done.set_result(None)
+
+
+@dataclass
+class _Job:
+    ids: list[str]
+    answers: dict[str, dict]
+    fresh: list[dict]
+    ticket: Future | None
+    writes: list[Future]
+
+
 class LiveScorer:
     """Scores new transactions as they arrive: online features from in-memory history, the model in use,
     and the transaction with its score committed before the caller replies.
 
-    One lock serialises scoring, so each payment's features see every payment acknowledged before it,
-    including earlier ones in the same batch. Posting a stored transaction_id again returns its stored
-    result and stores nothing."""
+    One lock serialises the scoring itself, so each payment's features see every payment accepted before
+    it, including earlier ones in the same batch; the writes of concurrent requests are committed together.
+    Posting a stored (or being-stored) transaction_id again returns its result and stores nothing."""
 
     def __init__(self, store: Store, models_dir: Path, label_delay_days: int = 7):
         self.store, self.models_dir, self.label_delay_days = store, Path(models_dir), label_delay_days
@@ -122,6 +169,8 @@ class LiveScorer:
         self.engine = features.load_online(store, label_delay_days)
         self.version: str | None = None
         self.detector: Detector | None = None
+        self._pending: dict[str, tuple[dict, Future]] = {}
+        self._writer = _GroupWriter(store)
         self.reload_model()
 
     def reload_model(self) -> str | None:
@@ -136,42 +185,73 @@ class LiveScorer:
         return version
 
     def score(self, records: list[dict]) -> list[dict]:
-        """Validated records (importer.parse_record) -> one result per record, in order."""
+        """Validated records (importer.parse_record) -> one result per record, in order, once stored."""
+        job = self.begin(records)
+        for write in job.writes:
+            try:
+                write.result()
+            except BaseException:
+                pass  # finish() reports it
+        return self.finish(job)
+
+    def begin(self, records: list[dict]) -> "_Job":
+        """Score now and queue the write. The caller waits for job.writes (blocking, or awaited on an event
+        loop), then calls finish(). Quick: features and model only, no I/O wait."""
+        ids = [r["transaction_id"] for r in records]
         with self._lock:
             if self.detector is None:
                 raise NoModelError("no model in use yet: train one first")
-            ids = [r["transaction_id"] for r in records]
-            known, stored = scores.stored_results(self.store, ids)
-            fresh, seen = [], set()
+            waiting = {i: self._pending[i] for i in ids if i in self._pending}
+            known, stored = scores.stored_results(self.store, [i for i in ids if i not in waiting])
+            fresh, seen = [], set(waiting)
             for record in records:
                 if record["transaction_id"] not in known and record["transaction_id"] not in seen:
                     fresh.append(record)
                     seen.add(record["transaction_id"])
-            rows = []
-            for record in fresh:
-                rows.append(self.engine.compute(record))
-                self.engine.add(record)  # the next one in this batch sees it, as velocity features must
-            try:
-                results = self._score_and_store(fresh, np.asarray(rows, dtype=np.float64)) if fresh else {}
-            except BaseException:
+            results, ticket = {}, None
+            if fresh:
+                rows = []
                 for record in fresh:
-                    self.engine.remove(record)
-                raise
+                    rows.append(self.engine.compute(record))
+                    self.engine.add(record)  # the next one, in this batch or the next request, sees it
+                try:
+                    table = score_matrix(self.detector, self.version, pa.array([r["transaction_id"] for r in fresh],
+                                                                                pa.string()), np.asarray(rows))
+                    results = {row["transaction_id"]: row for row in _results(table)}
+                except BaseException:
+                    self._forget(fresh)
+                    raise
+                ticket = self._writer.submit([tuple(r[k] for k in scores.TX_COLUMNS) for r in fresh],
+                                             [_score_row(results[r["transaction_id"]]) for r in fresh])
+                self._pending.update({i: (results[i], ticket) for i in results})
             # Stored but never scored (imported earlier): score it as posted, store nothing new.
             missing = [r for r in records if r["transaction_id"] in known and r["transaction_id"] not in stored]
             if missing:
                 X = np.asarray([self.engine.compute(r) for r in missing], dtype=np.float64)
                 table = score_matrix(self.detector, self.version, pa.array([r["transaction_id"] for r in missing]), X)
                 stored |= {row["transaction_id"]: row for row in _results(table)}
-        return [results.get(i) or _stored_result(stored[i]) for i in ids]
+        answers = {**{i: _stored_result(row) for i, row in stored.items()},
+                   **{i: result for i, (result, _) in waiting.items()}, **results}
+        writes = ([ticket] if ticket else []) + [w for _, w in waiting.values()]
+        return _Job(ids, answers, fresh, ticket, writes)
 
-    def _score_and_store(self, fresh: list[dict], X: np.ndarray) -> dict[str, dict]:
-        ids = pa.array([r["transaction_id"] for r in fresh], pa.string())
-        table = score_matrix(self.detector, self.version, ids, X)
-        columns = {name: [r[name] for r in fresh] for name in fresh[0]}
-        transactions = pa.table({**columns, "timestamp": pa.array(columns["timestamp"], pa.timestamp("us"))})
-        scores.insert_scored(self.store, transactions, table)
-        return {row["transaction_id"]: row for row in _results(table)}
+    def finish(self, job: "_Job") -> list[dict]:
+        """After job.writes are done: the results, or the write's error (and the history is put right)."""
+        if job.ticket is not None:
+            with self._lock:
+                for record in job.fresh:
+                    self._pending.pop(record["transaction_id"], None)
+                if job.ticket.exception() is not None:
+                    self._forget(job.fresh)
+        for write in job.writes:
+            if write.exception() is not None:
+                raise write.exception()
+        return [job.answers[i] for i in job.ids]
+
+    def _forget(self, fresh: list[dict]) -> None:
+        """Take payments whose write failed back out of the history (caller holds the lock)."""
+        for record in fresh:
+            self.engine.remove(record)
 
     def add_label(self, transaction_id: str, is_fraud: bool, source: str, actor: str | None) -> bool:
         """Record a label now; a fraud label becomes history for features from this moment. False if the
@@ -185,6 +265,12 @@ class LiveScorer:
             if is_fraud:
                 self.engine.add_label(customer, terminal, max(now, paid), paid)
         return True
+
+
+def _score_row(result: dict) -> tuple:
+    reasons = json.dumps([{k: r[k] for k in ("feature", "value", "contribution")} for r in result["reasons"]])
+    return (result["transaction_id"], result["model_version"], result["fraud_probability"], result["risk_score"],
+            result["risk_level"], result["decision"], reasons, dt.datetime.fromisoformat(result["scored_at"].rstrip("Z")))
 
 
 def _results(table: pa.Table) -> list[dict]:

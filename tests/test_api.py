@@ -185,3 +185,42 @@ def test_generated_requests_never_get_a_5xx(server, route, body):
     assert response.status_code < 500, (response.status_code, response.text, body)
     if response.status_code >= 400:
         error_of(response, response.status_code)
+
+
+def test_concurrent_posts_are_each_stored_exactly_once(trained, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import count
+    from fraud_app.store import Store
+
+    db = copy_of(trained, tmp_path)
+    srv = Server(tmp_path, db)
+    threads, per_thread = 16, 500
+
+    def worker(k: int) -> list[str]:
+        acknowledged = []
+        with requests.Session() as http:
+            for i in range(per_thread):
+                # Every tenth time, also post the id the next thread is sending at about the same moment.
+                mine = [k * per_thread + i] + ([(k + 1) % threads * per_thread + i] if i % 10 == 0 else [])
+                for n in mine:
+                    body = {**tx(n), "transaction_id": f"c-{n}", "customer_id": f"C{n % 97}"}
+                    response = http.post(srv.url + "api/v1/score", json=body, timeout=60)
+                    assert response.status_code == 200, response.text
+                    acknowledged.append(response.json()["transaction_id"])
+        return acknowledged
+
+    try:
+        srv.wait("api/v1/health")
+        with ThreadPoolExecutor(threads) as pool:
+            acknowledged = {i for ids in pool.map(worker, range(threads)) for i in ids}
+    finally:
+        srv.stop()
+    with Store(db) as store:
+        stored = store.cursor().execute(
+            "SELECT count(*), count(DISTINCT transaction_id) FROM transactions WHERE transaction_id LIKE 'c-%'"
+        ).fetchall()[0]
+        scored = store.cursor().execute(
+            "SELECT count(*) FROM scores WHERE transaction_id LIKE 'c-%'").fetchall()[0][0]
+    assert len(acknowledged) == threads * per_thread
+    assert stored == (len(acknowledged), len(acknowledged)) and scored == len(acknowledged)

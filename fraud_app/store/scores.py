@@ -42,21 +42,33 @@ def score_counts(store: Store) -> list[tuple]:
                                   "ORDER BY ALL").fetchall()
 
 
-def insert_scored(store: Store, transactions: pa.Table, scored: pa.Table) -> None:
-    """New transactions and their scores, committed together: acknowledged means durable."""
-    from .schema import TRANSACTION_FIELDS
+TX_COLUMNS = ("transaction_id", "timestamp", "customer_id", "terminal_id", "amount", "currency",
+              "merchant_category", "channel", "country")
+SCORE_COLUMNS = ("transaction_id", "model_version", "fraud_probability", "risk_score", "risk_level", "decision",
+                 "reasons", "scored_at")
+_FEW = 64  # up to this many rows, one multi-row VALUES statement beats registering Arrow tables
 
-    cur = store.cursor()
-    cur.register("new_tx", transactions)
-    cur.register("new_scores", scored)
+
+def _insert(cur, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    if len(rows) <= _FEW:
+        marks = "(" + ", ".join("?" * len(columns)) + ")"
+        cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([marks] * len(rows))}",
+                    [value for row in rows for value in row])
+        return
+    name = f"incoming_{table}"
+    cur.register(name, pa.Table.from_pylist([dict(zip(columns, row)) for row in rows]))
     try:
-        with store.transaction(cur):
-            columns = ", ".join(f for f in TRANSACTION_FIELDS if f in transactions.column_names)
-            cur.execute(f"INSERT INTO transactions ({columns}) SELECT {columns} FROM new_tx")
-            _insert_scores(cur, "new_scores")
+        cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {name}")
     finally:
-        cur.unregister("new_tx")
-        cur.unregister("new_scores")
+        cur.unregister(name)
+
+
+def insert_scored(store: Store, transactions: list[tuple], scored: list[tuple]) -> None:
+    """New transactions (TX_COLUMNS) and their scores (SCORE_COLUMNS, reasons as JSON text), committed
+    together: acknowledged means durable."""
+    with store.transaction() as cur:
+        _insert(cur, "transactions", TX_COLUMNS, transactions)
+        _insert(cur, "scores", SCORE_COLUMNS, scored)
 
 
 _RESULT = ("transaction_id, fraud_probability, risk_score, risk_level, decision, reasons, model_version, "
@@ -68,8 +80,9 @@ def stored_results(store: Store, ids: list[str]) -> tuple[set[str], dict[str, di
     if not ids:
         return set(), {}
     cur = store.cursor()
-    known = {r[0] for r in cur.execute("SELECT transaction_id FROM transactions WHERE transaction_id IN "
-                                       "(SELECT unnest(?))", [ids]).fetchall()}
+    marks = ", ".join("?" * len(ids))  # a literal list lets DuckDB use the primary-key index
+    known = {r[0] for r in cur.execute(f"SELECT transaction_id FROM transactions WHERE transaction_id IN ({marks})",
+                                       ids).fetchall()}
     if not known:  # the usual case, answered by the primary-key index; scores has none, so skip its scan
         return known, {}
     rows = cur.execute(f"SELECT {_RESULT} FROM scores WHERE transaction_id IN (SELECT unnest(?)) "
