@@ -21,10 +21,12 @@ test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/generate_import.py
 	$(BIN)/python bench/bulk.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/handbook.py
+	$(BIN)/python bench/api_load.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

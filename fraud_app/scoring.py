@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from . import features, registry
 from .detector import Detector
-from .store import Store, labels, scores, write_table_file
+from .store import Store, labels, queries, scores, write_table_file
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -35,12 +35,7 @@ def model_columns(detector: Detector) -> list[int]:
     return [features.FEATURE_NAMES.index(f) for f in detector.features]
 
 
-def score_matrix(detector: Detector, version: str, ids: pa.Array, X: np.ndarray,
-                 scored_at: dt.datetime | None = None, explain_all: bool = True) -> pa.Table:
-    """Probability, risk, decision and top reasons for each row of X, as an Arrow table.
-
-    Exact TreeSHAP costs ~60 us a row, too slow for millions, so with explain_all=False only flagged rows
-    (review, decline) get reasons here; the others are explained when someone opens them (`explain_rows`)."""
+def _score(detector: Detector, X: np.ndarray, explain_all: bool):
     columns = model_columns(detector)
     if columns != list(range(X.shape[1])):  # a copy of millions of rows costs a second; skip it if we can
         X = X[:, columns]
@@ -51,6 +46,16 @@ def score_matrix(detector: Detector, version: str, ids: pa.Array, X: np.ndarray,
     contrib = np.full((len(p), scores.REASONS), np.nan)
     if explained.any():
         idx[explained], contrib[explained] = detector.explain(X[explained], top=scores.REASONS)
+    return X, p, risk_score, level, decision, explained, idx, contrib
+
+
+def score_matrix(detector: Detector, version: str, ids: pa.Array, X: np.ndarray,
+                 scored_at: dt.datetime | None = None, explain_all: bool = True) -> pa.Table:
+    """Probability, risk, decision and top reasons for each row of X, as an Arrow table (bulk scoring).
+
+    Exact TreeSHAP costs ~60 us a row, too slow for millions, so with explain_all=False only flagged rows
+    (review, decline) get reasons; approved ones are stored without."""
+    X, p, risk_score, level, decision, explained, idx, contrib = _score(detector, X, explain_all)
     scored_at = scored_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     names = np.asarray(detector.features, dtype=object)
     columns = {
@@ -65,6 +70,23 @@ def score_matrix(detector: Detector, version: str, ids: pa.Array, X: np.ndarray,
         columns[f"reason{i + 1}_value"] = pa.array(value, mask=np.isnan(value) | ~explained)
         columns[f"reason{i + 1}_contribution"] = pa.array(contrib[:, i], mask=~explained)
     return pa.table(columns)
+
+
+def score_records(detector: Detector, version: str, ids: list[str], X: np.ndarray) -> list[dict]:
+    """The same as score_matrix, as API results, without Arrow's per-call cost (live scoring)."""
+    X, p, risk_score, level, decision, _, idx, contrib = _score(detector, X, True)
+    scored_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    out = []
+    for row, transaction_id in enumerate(ids):
+        reasons = []
+        for j, c in zip(idx[row], contrib[row]):
+            name, value = detector.features[j], float(X[row, j])
+            reasons.append({"feature": name, "value": None if value != value else value, "contribution": float(c),
+                            "text": features.reason_text(name, value)})
+        out.append({"transaction_id": transaction_id, "fraud_probability": float(p[row]),
+                    "risk_score": int(risk_score[row]), "risk_level": str(level[row]), "decision": str(decision[row]),
+                    "reasons": reasons, "model_version": version, "scored_at": scored_at.isoformat() + "Z"})
+    return out
 
 
 def reasons_text(table: pa.Table) -> list[str]:
@@ -146,6 +168,36 @@ class _GroupWriter:
                     done.set_result(None)
 
 
+_U64 = (1 << 64) - 1
+_MIX = 0x9E3779B97F4A7C15
+
+
+class _SeenIds:
+    """A Bloom filter of stored transaction ids. Its "no" is certain, so a new id (the usual case) skips the
+    database lookup; a "maybe" (a repeat, or 1 in ~10,000 by chance) asks the database."""
+
+    def __init__(self, ids: list[str], bits: int = 1 << 25):
+        self.mask = bits - 1
+        self.bits = np.zeros(bits // 8, np.uint8)
+        if ids:
+            h = np.fromiter((hash(i) & _U64 for i in ids), np.uint64, count=len(ids))
+            for pos in (h & np.uint64(self.mask), (h >> np.uint64(25)) & np.uint64(self.mask),
+                        (h * np.uint64(_MIX) >> np.uint64(39)) & np.uint64(self.mask)):
+                np.bitwise_or.at(self.bits, (pos >> np.uint64(3)).astype(np.int64),
+                                 (np.uint8(1) << (pos & np.uint64(7)).astype(np.uint8)))
+
+    def _positions(self, transaction_id: str) -> tuple[int, int, int]:
+        h = hash(transaction_id) & _U64
+        return h & self.mask, (h >> 25) & self.mask, (((h * _MIX) & _U64) >> 39) & self.mask
+
+    def add(self, transaction_id: str) -> None:
+        for pos in self._positions(transaction_id):
+            self.bits[pos >> 3] |= 1 << (pos & 7)
+
+    def __contains__(self, transaction_id: str) -> bool:
+        return all(self.bits[pos >> 3] >> (pos & 7) & 1 for pos in self._positions(transaction_id))
+
+
 @dataclass
 class _Job:
     ids: list[str]
@@ -170,6 +222,7 @@ class LiveScorer:
         self.version: str | None = None
         self.detector: Detector | None = None
         self._pending: dict[str, tuple[dict, Future]] = {}
+        self._seen = _SeenIds(queries.transaction_ids(store))
         self._writer = _GroupWriter(store)
         self.reload_model()
 
@@ -202,7 +255,7 @@ class LiveScorer:
             if self.detector is None:
                 raise NoModelError("no model in use yet: train one first")
             waiting = {i: self._pending[i] for i in ids if i in self._pending}
-            known, stored = scores.stored_results(self.store, [i for i in ids if i not in waiting])
+            known, stored = scores.stored_results(self.store, [i for i in ids if i not in waiting and i in self._seen])
             fresh, seen = [], set(waiting)
             for record in records:
                 if record["transaction_id"] not in known and record["transaction_id"] not in seen:
@@ -215,21 +268,22 @@ class LiveScorer:
                     rows.append(self.engine.compute(record))
                     self.engine.add(record)  # the next one, in this batch or the next request, sees it
                 try:
-                    table = score_matrix(self.detector, self.version, pa.array([r["transaction_id"] for r in fresh],
-                                                                                pa.string()), np.asarray(rows))
-                    results = {row["transaction_id"]: row for row in _results(table)}
+                    results = {r["transaction_id"]: r for r in score_records(
+                        self.detector, self.version, [r["transaction_id"] for r in fresh], np.asarray(rows))}
                 except BaseException:
                     self._forget(fresh)
                     raise
                 ticket = self._writer.submit([tuple(r[k] for k in scores.TX_COLUMNS) for r in fresh],
                                              [_score_row(results[r["transaction_id"]]) for r in fresh])
                 self._pending.update({i: (results[i], ticket) for i in results})
+                for i in results:
+                    self._seen.add(i)
             # Stored but never scored (imported earlier): score it as posted, store nothing new.
             missing = [r for r in records if r["transaction_id"] in known and r["transaction_id"] not in stored]
             if missing:
                 X = np.asarray([self.engine.compute(r) for r in missing], dtype=np.float64)
-                table = score_matrix(self.detector, self.version, pa.array([r["transaction_id"] for r in missing]), X)
-                stored |= {row["transaction_id"]: row for row in _results(table)}
+                stored |= {r["transaction_id"]: r for r in score_records(
+                    self.detector, self.version, [r["transaction_id"] for r in missing], X)}
         answers = {**{i: _stored_result(row) for i, row in stored.items()},
                    **{i: result for i, (result, _) in waiting.items()}, **results}
         writes = ([ticket] if ticket else []) + [w for _, w in waiting.values()]
@@ -271,18 +325,6 @@ def _score_row(result: dict) -> tuple:
     reasons = json.dumps([{k: r[k] for k in ("feature", "value", "contribution")} for r in result["reasons"]])
     return (result["transaction_id"], result["model_version"], result["fraud_probability"], result["risk_score"],
             result["risk_level"], result["decision"], reasons, dt.datetime.fromisoformat(result["scored_at"].rstrip("Z")))
-
-
-def _results(table: pa.Table) -> list[dict]:
-    """API results from a score table."""
-    out = []
-    for row in table.to_pylist():
-        reasons = [{"feature": row[f"reason{i}_feature"], "value": row[f"reason{i}_value"],
-                    "contribution": row[f"reason{i}_contribution"],
-                    "text": features.reason_text(row[f"reason{i}_feature"], _num(row[f"reason{i}_value"]))}
-                   for i in range(1, scores.REASONS + 1) if row[f"reason{i}_feature"]]
-        out.append(_result(row, reasons))
-    return out
 
 
 def _num(value) -> float:

@@ -38,3 +38,12 @@ def imports(store: Store, limit: int = 20) -> list[tuple]:
 
 def time_span(store: Store) -> tuple[dt.datetime | None, dt.datetime | None]:
     return store.cursor().execute("SELECT min(timestamp), max(timestamp) FROM transactions").fetchone()
+
+
+def transaction_ids(store: Store) -> list[str]:
+    """Every stored transaction id (for the live scorer's membership filter, built once at start)."""
+    cur = store.new_cursor()
+    try:
+        return cur.sql("SELECT transaction_id FROM transactions").to_arrow_table().column(0).to_pylist()
+    finally:
+        cur.close()
