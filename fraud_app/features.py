@@ -102,7 +102,7 @@ def reason_text(name: str, value: float) -> str:
     if feature is None:
         return f"{name} = {value}"
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"{name.replace('_', ' ')}: no history yet (first seen)"
+        return f"{name.replace('_', ' ')}: not available (no history yet, or not given)"
     if feature.kind.startswith("seconds_since") or feature.kind.endswith("fraud_age"):
         value = _duration(value)
     try:

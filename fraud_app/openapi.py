@@ -9,7 +9,7 @@ TRANSACTION = {
     "properties": {
         "transaction_id": _ID, "customer_id": _ID, "terminal_id": _ID,
         "timestamp": {"type": "string", "format": "date-time", "description": "ISO 8601; naive means UTC"},
-        "amount": {"type": "number", "minimum": 0, "exclusiveMaximum": 1e9},
+        "amount": {"type": "number", "minimum": 0, "maximum": 1e9, "exclusiveMaximum": True},
         "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
         "merchant_category": {"type": "string", "maxLength": 64},
         "channel": {"type": "string", "enum": ["pos", "online", "atm"]},
@@ -17,9 +17,11 @@ TRANSACTION = {
     },
 }
 REASON = {"type": "object", "properties": {
-    "feature": {"type": "string"}, "value": {"type": ["number", "null"]}, "contribution": {"type": "number"},
+    "feature": {"type": "string"}, "value": {"description": "the feature's value; null when undefined"},
+    "contribution": {"type": "number"},
     "text": {"type": "string"}}}
-RESULT = {"type": "object", "properties": {
+RESULT = {"type": "object", "required": ["transaction_id", "fraud_probability", "risk_score", "risk_level", "decision",
+                                         "reasons", "model_version", "scored_at"], "properties": {
     "transaction_id": {"type": "string"}, "fraud_probability": {"type": "number", "minimum": 0, "maximum": 1},
     "risk_score": {"type": "integer", "minimum": 0, "maximum": 99},
     "risk_level": {"type": "string", "enum": ["low", "medium", "high"]},
@@ -60,7 +62,7 @@ def document(version: str) -> dict:
                         "type": "array", "minItems": 1, "maxItems": 1000,
                         "items": {"$ref": "#/components/schemas/Transaction"}}}}]})},
                 "responses": {"200": {"description": "the result, or {results: [...]} for a batch", **_json(
-                    {"oneOf": [{"$ref": "#/components/schemas/Result"}, {"type": "object", "properties": {
+                    {"oneOf": [{"$ref": "#/components/schemas/Result"}, {"type": "object", "required": ["results"], "properties": {
                         "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}}}}]})},
                     **_errors(400, 413, 422, 503), **secured}}},
             "/api/v1/labels": {"post": {

@@ -224,3 +224,26 @@ def test_concurrent_posts_are_each_stored_exactly_once(trained, tmp_path):
             "SELECT count(*) FROM scores WHERE transaction_id LIKE 'c-%'").fetchall()[0][0]
     assert len(acknowledged) == threads * per_thread
     assert stored == (len(acknowledged), len(acknowledged)) and scored == len(acknowledged)
+
+
+def test_openapi_document_is_valid_and_describes_what_the_routes_do(server):
+    import jsonschema
+    from openapi_spec_validator import validate
+
+    spec = call(server, "GET", "/api/v1/openapi.json").json()
+    validate(spec)
+    examples = {"/api/v1/score": tx(70), "/api/v1/labels": {"transaction_id": "api-70", "is_fraud": False}}
+    exercised = 0
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            for body in ([examples[path], {"transaction_id": []}] if method == "post" else [None]):
+                response = call(server, method.upper(), path, body)
+                documented = operation["responses"]
+                assert str(response.status_code) in documented, (path, response.status_code)
+                schema = documented[str(response.status_code)].get("content", {}).get("application/json", {})
+                if "schema" in schema:
+                    # OpenAPI 3.0 schemas are JSON Schema draft 4 in their details (exclusiveMaximum: true).
+                    jsonschema.Draft4Validator({**schema["schema"], "components": spec["components"]}).validate(
+                        response.json())
+                exercised += 1
+    assert exercised == 8
