@@ -154,6 +154,12 @@ def test_same_routes_under_panel_serve_with_the_plugin(trained, tmp_path):
         assert health.status_code == 200 and health.json()["model_version"] == "v1"
         scored = requests.post(srv.url + "api/v1/score", json=tx(50), timeout=30)
         assert scored.status_code == 200 and scored.json()["transaction_id"] == "api-50"
+        label = requests.post(srv.url + "api/v1/labels", json={"transaction_id": "api-50", "is_fraud": False},
+                              timeout=30)
+        assert label.status_code == 200 and label.json()["recorded"] is True
+        assert requests.get(srv.url + "api/v1/model", timeout=30).json()["version"] == "v1"
+        assert "/api/v1/score" in requests.get(srv.url + "api/v1/openapi.json", timeout=30).json()["paths"]
+        assert "fraud_app_scores_total 1.0" in requests.get(srv.url + "metrics", timeout=30).text
         assert requests.get(srv.url + "app", timeout=30).status_code == 200
     finally:
         srv.stop()
