@@ -172,6 +172,11 @@ def _label_counts(features: list[Feature], key: str) -> str:
             f"AND l.t < h.t AND l.t >= h.t - INTERVAL {widest} SECOND GROUP BY h.rid, h.t")
 
 
+def _known_at(delay: int) -> str:
+    """When a stored label became known: its label_time, else `delay` seconds after the payment; never before it."""
+    return f"greatest(coalesce(label_time, timestamp + INTERVAL {delay} SECOND), timestamp)"
+
+
 def _batch_sql(delay: int) -> str:
     of_kind = lambda *kinds: [f for f in FEATURES if f.kind in kinds]  # noqa: E731
     windowed = [f for f in FEATURES if f.kind not in _STREAM_KINDS | _DERIVED_KINDS]
@@ -195,13 +200,13 @@ def _batch_sql(delay: int) -> str:
         elif f.kind == "term_risk":
             known = f.name.replace("term_risk", "term_known_frauds")
             finals.append(f"CASE WHEN {f.name} > 0 THEN coalesce({known}, 0) / {f.name} END AS {f.name}")
-        elif f.kind in _CARD_LABEL_KINDS | _TERM_LABEL_KINDS and f.kind.endswith("fraud_age"):
+        elif f.kind in ("cust_fraud_age", "term_fraud_age"):
             finals.append(f"CAST({f.name} AS DOUBLE) AS {f.name}")
         elif f.kind in ("cust_known_frauds", "term_known_frauds"):
             finals.append(f"CAST(coalesce({f.name}, 0) AS DOUBLE) AS {f.name}")
         else:
             finals.append(f.name)
-    known_at = f"greatest(coalesce(label_time, timestamp + INTERVAL {delay} SECOND), timestamp)"
+    known_at = _known_at(delay)
     return f"""
 WITH hist AS MATERIALIZED (
     SELECT rowid AS rid, transaction_id, timestamp AS t, customer_id, terminal_id, amount, channel, country,
@@ -486,7 +491,7 @@ def load_online(store: Store, label_delay_days: int = 7) -> OnlineFeatures:
         for ts, customer, terminal, amount, channel, country in rows:
             engine.add({"timestamp": ts, "customer_id": customer, "terminal_id": terminal, "amount": amount,
                         "channel": channel, "country": country})
-        known_at = f"greatest(coalesce(label_time, timestamp + INTERVAL {delay} SECOND), timestamp)"
+        known_at = _known_at(delay)
         for customer, terminal, known, paid in cur.execute(
                 f"SELECT customer_id, terminal_id, {known_at}, timestamp FROM transactions "
                 f"WHERE is_fraud AND {known_at} >= ?", [since]).fetchall():

@@ -1,5 +1,5 @@
-"""The one scoring path: features, model, decision and reasons, for stored ranges (bulk) and, in the REST
-issue, for single new transactions. Faces (CLI, API, UI) call this; none of them scores on its own."""
+"""The one scoring path: features, model, decision and reasons, for stored ranges (bulk: CLI, bootstrap)
+and for new transactions as they arrive (live: the REST API). Faces call this; none scores on its own."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,10 +9,9 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -278,14 +277,14 @@ class LiveScorer:
                 self._pending.update({i: (results[i], ticket) for i in results})
                 for i in results:
                     self._seen.add(i)
+            answers = {i: _stored_result(row) for i, row in stored.items()}
             # Stored but never scored (imported earlier): score it as posted, store nothing new.
             missing = [r for r in records if r["transaction_id"] in known and r["transaction_id"] not in stored]
             if missing:
                 X = np.asarray([self.engine.compute(r) for r in missing], dtype=np.float64)
-                stored |= {r["transaction_id"]: r for r in score_records(
+                answers |= {r["transaction_id"]: r for r in score_records(
                     self.detector, self.version, [r["transaction_id"] for r in missing], X)}
-        answers = {**{i: _stored_result(row) for i, row in stored.items()},
-                   **{i: result for i, (result, _) in waiting.items()}, **results}
+        answers |= {i: result for i, (result, _) in waiting.items()} | results
         writes = ([ticket] if ticket else []) + [w for _, w in waiting.values()]
         return _Job(ids, answers, fresh, ticket, writes)
 
@@ -340,8 +339,7 @@ def _result(row: dict, reasons: list[dict]) -> dict:
 
 
 def _stored_result(row: dict) -> dict:
-    if "reasons" in row and isinstance(row["reasons"], list):
-        return row  # already an API result
+    """An API result from a stored score row (reasons as JSON text, without their words)."""
     reasons = json.loads(row["reasons"] or "[]")
     for reason in reasons:
         reason["text"] = features.reason_text(reason["feature"], _num(reason["value"]))

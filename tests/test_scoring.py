@@ -102,3 +102,15 @@ def test_bad_fields_are_named(change, field):
     with pytest.raises(FieldError) as caught:
         parse_record({**good, **change}, "EUR")
     assert caught.value.field == field
+
+
+def test_a_stored_but_unscored_transaction_is_scored_as_posted_and_not_stored_again(live):
+    store, scorer = live
+    n, s = count(store), count(store, "scores")
+    existing = store.cursor().execute("SELECT transaction_id, timestamp, customer_id, terminal_id, amount "
+                                      "FROM transactions LIMIT 1").fetchall()[0]
+    posted = parse_record(dict(zip(("transaction_id", "timestamp", "customer_id", "terminal_id", "amount"),
+                                   (existing[0], existing[1].isoformat(), *existing[2:]))), "EUR")
+    [result] = scorer.score([posted])
+    assert result["transaction_id"] == existing[0] and len(result["reasons"]) == 3
+    assert (count(store), count(store, "scores")) == (n, s)
