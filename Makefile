@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Browser tests drive Debian's Chromium; nothing is downloaded by Playwright itself.
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: install run test bench clean
 
@@ -17,7 +19,10 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/fraud-app serve
 
-test: install
+$(CHROMIUM):
+	apt-get install -y chromium || (apt-get update && apt-get install -y chromium)
+
+test: install $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -115,3 +115,11 @@ def copy_of(trained, tmp_path: Path) -> Path:
     shutil.copytree(home / "models", tmp_path / "models")
     shutil.copy(db, tmp_path / "e.duckdb")
     return tmp_path / "e.duckdb"
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by `make test`; Playwright downloads nothing
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True, "args": ["--no-sandbox"]}

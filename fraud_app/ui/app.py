@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 import panel as pn
+from panel.theme.fast import Fast
 
 from fraud_app.config import Settings, load_settings, setup_logging
 from fraud_app.store import Store, open_shared
@@ -12,6 +13,14 @@ from fraud_app.ui.summary import SummaryView
 
 log = logging.getLogger(__name__)
 TITLE = "fraud_app"
+
+
+SYSTEM_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+
+# Panel's Fast design links its web font from Google. Analysts may work offline, so the app loads nothing
+# from the internet: no web font, the system font instead. (Panel offers no setting for this.)
+Fast._resources = {**Fast._resources, "font": {}}
 
 
 def create_app(store: Store, settings: Settings) -> pn.template.FastListTemplate:
@@ -23,6 +32,7 @@ def create_app(store: Store, settings: Settings) -> pn.template.FastListTemplate
         sidebar=[pn.pane.Markdown(f"**Database**<br>`{store.path}`"), refresh],
         main=[SummaryView(data_store=data)],
         accent="#1f5fa8",
+        font=SYSTEM_FONT,
     )
 
 
