@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Server, copy_of
+from conftest import Server, copy_of, run_cli
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
 
@@ -11,25 +11,41 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
 @pytest.fixture(scope="module")
 def app(trained, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
-    srv = Server(tmp, copy_of(trained, tmp))
+    db = copy_of(trained, tmp)
+    assert run_cli(tmp, "--db", str(db), "score").returncode == 0
+    srv = Server(tmp, db)
     srv.wait()
     yield srv
     srv.stop()
 
 
-def test_the_page_loads_with_its_numbers_and_no_console_errors(app, page):
+@pytest.fixture
+def watched(page):
+    """The page, with every console error, page error and failed request collected."""
     errors = []
     page.on("requestfailed", lambda request: errors.append(f"failed: {request.url}"))
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(app.url)
-    page.get_by_text("Transactions", exact=True).first.wait_for(timeout=30_000)
-    page.wait_for_load_state("networkidle")
-    assert page.title() == "fraud_app"
-    # Panel renders into shadow roots; Playwright's text locators look inside them.
-    page.get_by_text("generate --seed 0").first.wait_for(timeout=10_000)  # the load, from the database
-    for text in ("Labelled fraud", "Loads"):
-        assert page.get_by_text(text).count() >= 1, text
+    return page, errors
+
+
+def shot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "summary.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_every_view_loads_with_no_console_errors(app, watched):
+    page, errors = watched
+    page.goto(app.url)
+    assert page.title() == "fraud_app"
+    # Overview first. Panel renders into shadow roots; Playwright's text locators look inside them.
+    for text in ("Fraud amount caught", "Terminals with the most alerts", "Cards with the most alerts"):
+        page.get_by_text(text).first.wait_for(timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    assert page.locator("canvas").count() >= 2  # the two plots (Bokeh draws titles inside the canvas)
+    shot(page, "overview")
+    page.get_by_role("button", name="Data").click()
+    page.get_by_text("generate --seed 0").first.wait_for(timeout=10_000)  # the load, from the database
+    assert page.get_by_text("Labelled fraud").count() >= 1
+    shot(page, "data")
     assert errors == []

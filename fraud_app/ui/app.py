@@ -9,6 +9,7 @@ from panel.theme.fast import Fast
 from fraud_app.config import Settings, load_settings, setup_logging
 from fraud_app.store import Store, open_shared
 from fraud_app.ui.datastore import DataStore
+from fraud_app.ui.overview import OverviewView
 from fraud_app.ui.summary import SummaryView
 
 log = logging.getLogger(__name__)
@@ -23,16 +24,26 @@ SYSTEM_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', A
 Fast._resources = {**Fast._resources, "font": {}}
 
 
+VIEWS = {"Overview": OverviewView, "Data": SummaryView}
+
+
 def create_app(store: Store, settings: Settings) -> pn.template.FastListTemplate:
     data = DataStore(store=store)
-    refresh = pn.widgets.Button(name="Refresh", button_type="primary")
+    views = {name: view(data_store=data) for name, view in VIEWS.items()}
+    nav = pn.widgets.RadioButtonGroup(options=list(views), value="Overview", orientation="vertical",
+                                      button_type="primary", button_style="outline", sizing_mode="stretch_width")
+    page = pn.Column(views[nav.value], sizing_mode="stretch_width")
+    nav.param.watch(lambda event: setattr(page, "objects", [views[event.new]]), "value")
+    refresh = pn.widgets.Button(name="Refresh", button_type="light", sizing_mode="stretch_width")
     refresh.on_click(lambda event: data.refresh())
     return pn.template.FastListTemplate(
         title=TITLE,
-        sidebar=[pn.pane.Markdown(f"**Database**<br>`{store.path}`"), refresh],
-        main=[SummaryView(data_store=data)],
+        sidebar=[nav, pn.layout.Divider(), refresh,
+                 pn.pane.Markdown(f"<small>Database<br>`{store.path}`</small>")],
+        main=[page],
         accent="#1f5fa8",
         font=SYSTEM_FONT,
+        sidebar_width=220,
     )
 
 

@@ -4,17 +4,35 @@ It holds no table in memory; every view asks it for aggregates or pages, compute
 """
 from __future__ import annotations
 
+import datetime as dt
+
+import pandas as pd
 import param
 
-from ..store import Store, queries
+from ..store import Store, analytics, queries
 
 
 class DataStore(param.Parameterized):
     store = param.ClassSelector(class_=Store, constant=True, doc="The process's shared database.")
     version = param.Integer(default=0, doc="Bumped after a write, so views re-query.")
+    period = param.DateRange(default=None, doc="The days the views show, both inclusive.")
+    model_version = param.String(default=None, allow_None=True, doc="The model whose scores the views show.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.model_version = analytics.scored_version(self.store)
+        first, last = queries.time_span(self.store)
+        if last is not None:  # the last 30 days of data, a month an analyst can take in
+            self.period = (max(first.date(), last.date() - dt.timedelta(days=29)), last.date())
 
     def refresh(self) -> None:
+        self.model_version = analytics.scored_version(self.store)
         self.version += 1
+
+    @property
+    def bounds(self) -> tuple[dt.date, dt.date] | None:
+        first, last = queries.time_span(self.store)
+        return (first.date(), last.date()) if last is not None else None
 
     @param.depends("version")
     def summary(self) -> queries.Summary:
@@ -23,3 +41,24 @@ class DataStore(param.Parameterized):
     @param.depends("version")
     def imports(self) -> list[tuple]:
         return queries.imports(self.store)
+
+    def _scored(self, fn, *args, **kwargs):
+        if self.model_version is None or self.period is None:
+            return None
+        return fn(self.store, self.model_version, *self.period, *args, **kwargs)
+
+    @param.depends("version", "period", "model_version")
+    def kpis(self) -> dict | None:
+        return self._scored(analytics.kpis)
+
+    @param.depends("version", "period", "model_version")
+    def daily(self) -> pd.DataFrame | None:
+        return self._scored(analytics.daily)
+
+    @param.depends("version", "period", "model_version")
+    def score_histogram(self) -> pd.DataFrame | None:
+        return self._scored(analytics.score_histogram)
+
+    @param.depends("version", "period", "model_version")
+    def top_risky(self, by: str) -> pd.DataFrame | None:
+        return self._scored(analytics.top_risky, by)
