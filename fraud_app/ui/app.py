@@ -30,7 +30,9 @@ VIEWS = {"Overview": OverviewView, "Data": SummaryView}
 def create_app(store: Store, settings: Settings) -> pn.template.FastListTemplate:
     data = DataStore(store=store)
     views = {name: view(data_store=data) for name, view in VIEWS.items()}
-    nav = pn.widgets.RadioButtonGroup(options=list(views), value="Overview", orientation="vertical",
+    # With no scores yet there is nothing to overview: open on the data instead.
+    nav = pn.widgets.RadioButtonGroup(options=list(views), value="Overview" if data.model_version else "Data",
+                                      orientation="vertical",
                                       button_type="primary", button_style="outline", sizing_mode="stretch_width")
     page = pn.Column(views[nav.value], sizing_mode="stretch_width")
     nav.param.watch(lambda event: setattr(page, "objects", [views[event.new]]), "value")
