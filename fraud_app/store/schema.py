@@ -98,5 +98,17 @@ CREATE TABLE imports (
 );
 """
 
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2)]
+# v3: the analyst's decision on each alert (the review queue). Labels and the audit log record the history;
+# this table holds where each case stands now.
+_V3 = """
+CREATE TABLE cases (
+    transaction_id VARCHAR PRIMARY KEY,
+    status         VARCHAR NOT NULL,
+    analyst        VARCHAR,
+    note           VARCHAR,
+    decided_at     TIMESTAMP NOT NULL
+);
+"""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3)]
 LATEST_VERSION = MIGRATIONS[-1][0]
