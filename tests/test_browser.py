@@ -44,8 +44,42 @@ def test_every_view_loads_with_no_console_errors(app, watched):
     page.wait_for_load_state("networkidle")
     assert page.locator("canvas").count() >= 2  # the two plots (Bokeh draws titles inside the canvas)
     shot(page, "overview")
+    page.get_by_role("button", name="Review queue").click()
+    page.get_by_text("Confirm fraud").first.wait_for(timeout=10_000)
+    page.get_by_text("alerts", exact=False).last.wait_for(timeout=10_000)
+    shot(page, "review")
     page.get_by_role("button", name="Data").click()
     page.get_by_text("generate --seed 0").first.wait_for(timeout=10_000)  # the load, from the database
     assert page.get_by_text("Labelled fraud").count() >= 1
     shot(page, "data")
+    assert errors == []
+
+
+def test_a_review_decision_in_the_browser_is_stored_with_its_audit(trained, tmp_path, watched):
+    from fraud_app.store import Store
+
+    page, errors = watched
+    db = copy_of(trained, tmp_path)
+    assert run_cli(tmp_path, "--db", str(db), "score").returncode == 0
+    srv = Server(tmp_path, db)
+    try:
+        srv.wait()
+        page.goto(srv.url)
+        page.get_by_role("button", name="Review queue").click()
+        page.get_by_text("Confirm fraud").first.wait_for(timeout=30_000)
+        first_id = page.locator(".tabulator-row").first.locator("[tabulator-field=transaction_id]").inner_text()
+        page.locator(".tabulator-row").first.locator("input[type=checkbox]").check()
+        page.get_by_placeholder("note for the decision (optional)").fill("card reported stolen")
+        page.get_by_role("button", name="Confirm fraud").click()
+        page.get_by_text("1 alert marked confirmed fraud.").wait_for(timeout=10_000)
+    finally:
+        srv.stop()
+    with Store(db) as store:
+        case = store.cursor().execute("SELECT status, note FROM cases WHERE transaction_id = ?", [first_id]).fetchall()
+        audit = store.cursor().execute("SELECT old_value, new_value, note FROM audit_log WHERE action = 'case' "
+                                       "AND entity_id = ?", [first_id]).fetchall()
+        label = store.cursor().execute("SELECT is_fraud, source FROM labels WHERE transaction_id = ?",
+                                       [first_id]).fetchall()
+    assert case == [("confirmed_fraud", "card reported stolen")]
+    assert audit == [("open", "confirmed_fraud", "card reported stolen")] and label == [(True, "analyst")]
     assert errors == []

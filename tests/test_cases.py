@@ -48,3 +48,28 @@ def test_bad_decisions_change_nothing(db):
         cases.decide(db, [], "legitimate", "ana")
     assert count(db, "cases") == 0 and count(db, "labels") == 0
     assert db.cursor().execute("SELECT count(*) FROM audit_log WHERE action = 'case'").fetchone()[0] == 0
+
+
+def test_alert_pages_filter_sort_and_hide_decided_cases(trained, tmp_path):
+    from conftest import copy_of, run_cli
+    from fraud_app.store import analytics
+
+    db = copy_of(trained, tmp_path)
+    assert run_cli(tmp_path, "--db", str(db), "score").returncode == 0
+    with Store(db) as store:
+        version = analytics.scored_version(store)
+        first, total = cases.alert_page(store, version, size=10)
+        assert total > 20 and len(first) == 10 and first.score.is_monotonic_decreasing
+        second, _ = cases.alert_page(store, version, size=10, page=2)
+        assert not set(first.transaction_id) & set(second.transaction_id)
+        assert second.score.max() <= first.score.min()
+        online, n_online = cases.alert_page(store, version, channel="online", sort="amount", size=5)
+        assert (online.channel == "online").all() and online.amount.is_monotonic_decreasing and n_online <= total
+        cases.decide(store, first.transaction_id[:3].tolist(), "legitimate", "ana")
+        cases.decide(store, first.transaction_id[3:4].tolist(), "escalated", "ana")
+        after, remaining = cases.alert_page(store, version, size=10)
+        assert remaining == total - 3 and first.transaction_id.iloc[3] in set(after.transaction_id)
+        decided, n = cases.alert_page(store, version, status="legitimate")
+        assert n == 3 and set(decided.analyst) == {"ana"}
+        with pytest.raises(cases.CaseError, match="sort must be"):
+            cases.alert_page(store, version, sort="random")

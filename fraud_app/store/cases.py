@@ -3,7 +3,10 @@ every change, all in one transaction."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from .db import Store
 
@@ -51,3 +54,49 @@ def case_of(store: Store, transaction_id: str) -> dict | None:
     rows = store.cursor().execute("SELECT transaction_id, status, analyst, note, decided_at FROM cases "
                                   "WHERE transaction_id = ?", [transaction_id]).fetchall()
     return dict(zip(("transaction_id", "status", "analyst", "note", "decided_at"), rows[0])) if rows else None
+
+
+STATUSES = ("undecided", "open", "escalated", "confirmed_fraud", "legitimate", "all")
+SORTS = {"score": "s.fraud_probability DESC", "amount": "t.amount DESC", "age": "t.timestamp ASC"}
+
+
+def alert_page(store: Store, version: str, *, status: str = "undecided", start: dt.date | None = None,
+               end: dt.date | None = None, min_score: float = 0.0, min_amount: float = 0.0,
+               channel: str | None = None, customer_id: str | None = None, terminal_id: str | None = None,
+               sort: str = "score", page: int = 1, size: int = 25) -> tuple["pd.DataFrame", int]:
+    """One page of alerts (review or decline) under `version`, filtered and sorted in SQL, and the total."""
+    if status not in STATUSES:
+        raise CaseError(f"status must be one of {', '.join(STATUSES)}")
+    if sort not in SORTS:
+        raise CaseError(f"sort must be one of {', '.join(SORTS)}")
+    where = ["s.model_version = ?", "s.decision IN ('review', 'decline')", "s.fraud_probability >= ?",
+             "t.amount >= ?"]
+    params: list = [version, min_score, min_amount]
+    state = {"undecided": "(c.status IS NULL OR c.status = 'escalated')", "open": "c.status IS NULL",
+             "all": "true"}.get(status, "c.status = ?")
+    where.append(state)
+    if status in ("escalated", "confirmed_fraud", "legitimate"):
+        params.append(status)
+    for column, value in (("t.channel", channel), ("t.customer_id", customer_id), ("t.terminal_id", terminal_id)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if start:
+        where.append("t.timestamp >= ?")
+        params.append(dt.datetime.combine(start, dt.time()))
+    if end:
+        where.append("t.timestamp < ?")
+        params.append(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+    base = (f"FROM scores s JOIN transactions t USING (transaction_id) LEFT JOIN cases c USING (transaction_id) "
+            f"WHERE {' AND '.join(where)}")
+    cur = store.new_cursor()
+    try:
+        total = cur.execute(f"SELECT count(*) {base}", params).fetchall()[0][0]
+        frame = cur.execute(
+            f"SELECT t.transaction_id, t.timestamp, t.customer_id, t.terminal_id, t.amount, t.channel, "
+            f"round(s.fraud_probability, 3) AS score, s.decision, coalesce(c.status, 'open') AS status, c.analyst, "
+            f"s.reasons {base} ORDER BY {SORTS[sort]}, t.transaction_id LIMIT ? OFFSET ?",
+            [*params, int(size), int(max(page - 1, 0) * size)]).df()
+    finally:
+        cur.close()
+    return frame, total

@@ -10,6 +10,7 @@ from fraud_app.config import Settings, load_settings, setup_logging
 from fraud_app.store import Store, open_shared
 from fraud_app.ui.datastore import DataStore
 from fraud_app.ui.overview import OverviewView
+from fraud_app.ui.review import ReviewView
 from fraud_app.ui.summary import SummaryView
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ SYSTEM_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', A
 Fast._resources = {**Fast._resources, "font": {}}
 
 
-VIEWS = {"Overview": OverviewView, "Data": SummaryView}
+VIEWS = {"Overview": OverviewView, "Review queue": ReviewView, "Data": SummaryView}
 
 
 def create_app(store: Store, settings: Settings) -> pn.template.FastListTemplate:

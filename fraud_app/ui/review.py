@@ -1,0 +1,126 @@
+"""Review queue: open alerts, paged and filtered in SQL, with decisions (one or many) that write the case,
+its label and an audit entry."""
+from __future__ import annotations
+
+import getpass
+import json
+
+import pandas as pd
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from ..features import reason_text
+from ..store import cases
+from .datastore import DataStore
+
+PAGE_SIZE = 25
+ACTIONS = {"Confirm fraud": ("confirmed_fraud", "danger"), "Mark legitimate": ("legitimate", "success"),
+           "Escalate": ("escalated", "warning")}
+
+
+def analyst() -> str:
+    """Who decides: the signed-in user when the server has auth, else the person at this desktop."""
+    if pn.state.user:
+        return pn.state.user
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+def _top_reason(raw: str | None) -> str:
+    reasons = json.loads(raw) if raw else []
+    if not reasons:
+        return ""
+    r = reasons[0]
+    return reason_text(r["feature"], float("nan") if r["value"] is None else r["value"])
+
+
+class ReviewView(Viewer):
+    data_store = param.ClassSelector(class_=DataStore)
+    page = param.Integer(default=1, bounds=(1, None))
+    status = param.Selector(default="undecided", objects=list(cases.STATUSES))
+    sort = param.Selector(default="score", objects=list(cases.SORTS))
+    min_score = param.Number(default=0.0, bounds=(0, 1))
+    min_amount = param.Number(default=0.0, bounds=(0, None))
+    channel = param.Selector(default="", objects=["", "pos", "online", "atm"])
+    customer_id = param.String(default="")
+    terminal_id = param.String(default="")
+    message = param.String(default="")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._table = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, selectable="checkbox",
+                                           sizing_mode="stretch_width", height=720, page_size=PAGE_SIZE,
+                                           formatters={"score": {"type": "progress", "max": 1, "color": "#c62828", "legend": True},
+                                                       "amount": {"type": "money", "precision": 2}})
+        self._total = 0
+        self.param.watch(lambda *_: setattr(self, "page", 1),
+                         ["status", "sort", "min_score", "min_amount", "channel", "customer_id", "terminal_id"])
+        self.param.watch(self._load, ["page", "status", "sort", "min_score", "min_amount", "channel",
+                                      "customer_id", "terminal_id"])
+        self.data_store.param.watch(self._load, ["version", "period", "model_version"])
+        self._note = pn.widgets.TextInput(placeholder="note for the decision (optional)", sizing_mode="stretch_width")
+        self._load()
+
+    def _load(self, *_) -> None:
+        ds = self.data_store
+        if ds.model_version is None:
+            self._table.value, self._total = pd.DataFrame(), 0
+            return
+        start, end = ds.period or (None, None)
+        frame, self._total = cases.alert_page(
+            ds.store, ds.model_version, status=self.status, start=start, end=end, min_score=self.min_score,
+            min_amount=self.min_amount, channel=self.channel or None, customer_id=self.customer_id or None,
+            terminal_id=self.terminal_id or None, sort=self.sort, page=self.page, size=PAGE_SIZE)
+        frame["top reason"] = [_top_reason(r) for r in frame.pop("reasons")]
+        self._table.value = frame
+        self._table.selection = []
+
+    def _decide(self, status: str) -> None:
+        rows = self._table.selection
+        if not rows:
+            self.message = "Select one or more alerts first."
+            return
+        ids = self._table.value.iloc[rows]["transaction_id"].tolist()
+        n = cases.decide(self.data_store.store, ids, status, analyst(), self._note.value or None)
+        self._note.value = ""
+        self.message = f"{n} alert{'s' if n > 1 else ''} marked {status.replace('_', ' ')}."
+        self.data_store.refresh()
+
+    def _pager(self) -> pn.viewable.Viewable:
+        prev = pn.widgets.Button(name="◀ Previous", width=110)
+        nxt = pn.widgets.Button(name="Next ▶", width=110)
+        prev.on_click(lambda e: setattr(self, "page", max(1, self.page - 1)))
+        nxt.on_click(lambda e: setattr(self, "page", min(self.page + 1, max(1, -(-self._total // PAGE_SIZE)))))
+
+        def label(page, *_):
+            pages = max(1, -(-self._total // PAGE_SIZE))
+            return pn.pane.Markdown(f"Page {page} of {pages:,} · {self._total:,} alerts", margin=(8, 10))
+
+        return pn.Row(prev, pn.bind(label, self.param.page, self.data_store.param.version, self.param.status), nxt)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        filters = pn.Param(self.param, parameters=["status", "sort", "min_score", "min_amount", "channel",
+                                                   "customer_id", "terminal_id"],
+                           widgets={"status": {"width": 160}, "sort": {"width": 120}, "channel": {"width": 110},
+                                    "min_score": {"type": pn.widgets.FloatSlider, "step": 0.01, "width": 180},
+                                    "min_amount": {"width": 130},
+                                    "customer_id": {"type": pn.widgets.TextInput, "name": "Card", "width": 130},
+                                    "terminal_id": {"type": pn.widgets.TextInput, "name": "Terminal", "width": 130}},
+                           show_name=False, default_layout=pn.FlexBox, sizing_mode="stretch_width")
+        buttons = []
+        for label, (status, kind) in ACTIONS.items():
+            button = pn.widgets.Button(name=label, button_type=kind, width=150)
+            button.on_click(lambda e, s=status: self._decide(s))
+            buttons.append(button)
+        return pn.Column(
+            pn.pane.Markdown("## Review queue"),
+            filters,
+            pn.Row(*buttons, self._note, sizing_mode="stretch_width"),
+            pn.pane.Markdown(self.param.message),
+            self._table,
+            self._pager(),
+            sizing_mode="stretch_width",
+        )
