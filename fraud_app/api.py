@@ -20,7 +20,7 @@ from tornado.web import HTTPError, RequestHandler
 from . import __version__
 from .config import Settings, load_settings
 from .importer import FieldError, parse_record
-from .scoring import LiveScorer, NoModelError
+from .scoring import LiveScorer, NoModelError, set_live
 from .store import Store, StoreError, models, open_shared, queries
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class Service:
 
         self.store, self.settings = store, settings
         self.scorer = LiveScorer(store, settings.models_dir, settings.label_delay_days)
+        set_live(self.scorer)
         self.registry = CollectorRegistry()
         self.scores_total = Counter("fraud_app_scores_total", "Transactions scored through the API",
                                     registry=self.registry)

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from . import features, registry
 from .detector import Detector
-from .store import Store, labels, queries, scores, write_table_file
+from .store import Store, cases, labels, queries, scores, write_table_file
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -318,6 +318,30 @@ class LiveScorer:
             if is_fraud:
                 self.engine.add_label(customer, terminal, max(now, paid), paid)
         return True
+
+    def fraud_known(self, keys: list[tuple[str, str, dt.datetime]], now: dt.datetime) -> None:
+        """Fraud labels already stored (by a review decision) on payments (customer, terminal, paid)."""
+        with self._lock:
+            for customer, terminal, paid in keys:
+                self.engine.add_label(customer, terminal, max(now, paid), paid)
+
+
+_live: LiveScorer | None = None
+
+
+def set_live(scorer: LiveScorer | None) -> None:
+    """The process's live scorer (the API sets it), so labels recorded elsewhere reach its history."""
+    global _live
+    _live = scorer
+
+
+def decide_cases(store: Store, transaction_ids: list[str], status: str, analyst: str, note: str | None) -> int:
+    """A review decision (cases.decide); a confirmed fraud becomes known history for live scoring at once."""
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    n = cases.decide(store, transaction_ids, status, analyst, note, now=now)
+    if _live is not None and cases.DECISIONS[status]:
+        _live.fraud_known(queries.transaction_keys(store, list(transaction_ids)), now)
+    return n
 
 
 def _score_row(result: dict) -> tuple:

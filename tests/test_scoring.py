@@ -114,3 +114,19 @@ def test_a_stored_but_unscored_transaction_is_scored_as_posted_and_not_stored_ag
     [result] = scorer.score([posted])
     assert result["transaction_id"] == existing[0] and len(result["reasons"]) == 3
     assert (count(store), count(store, "scores")) == (n, s)
+
+
+def test_a_review_decision_reaches_live_history_at_once(live):
+    from fraud_app import scoring
+
+    store, scorer = live
+    scorer.score([record(30, terminal_id="T-review")])
+    later = (utcnow() + dt.timedelta(minutes=1)).isoformat()  # a payment just after the decision
+    probe = record(31, terminal_id="T-review", customer_id="C-other", timestamp=later)
+    assert dict(zip(FEATURE_NAMES, scorer.engine.compute(probe)))["term_known_frauds_1d"] == 0
+    scoring.set_live(scorer)
+    try:
+        assert scoring.decide_cases(store, ["live-30"], "confirmed_fraud", "ana", None) == 1
+    finally:
+        scoring.set_live(None)
+    assert dict(zip(FEATURE_NAMES, scorer.engine.compute(probe)))["term_known_frauds_1d"] == 1

@@ -47,3 +47,12 @@ def transaction_ids(store: Store) -> list[str]:
         return cur.sql("SELECT transaction_id FROM transactions").to_arrow_table().column(0).to_pylist()
     finally:
         cur.close()
+
+
+def transaction_keys(store: Store, ids: list[str]) -> list[tuple[str, str, dt.datetime]]:
+    """(customer_id, terminal_id, timestamp) of each stored id."""
+    if not ids:
+        return []
+    marks = ", ".join("?" * len(ids))
+    return store.cursor().execute(f"SELECT customer_id, terminal_id, timestamp FROM transactions "
+                                  f"WHERE transaction_id IN ({marks})", ids).fetchall()

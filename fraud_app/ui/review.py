@@ -11,6 +11,7 @@ import param
 from panel.viewable import Viewer
 
 from ..features import reason_text
+from ..scoring import decide_cases
 from ..store import cases
 from .datastore import DataStore
 
@@ -84,7 +85,7 @@ class ReviewView(Viewer):
             self.message = "Select one or more alerts first."
             return
         ids = self._table.value.iloc[rows]["transaction_id"].tolist()
-        n = cases.decide(self.data_store.store, ids, status, analyst(), self._note.value or None)
+        n = decide_cases(self.data_store.store, ids, status, analyst(), self._note.value or None)
         self._note.value = ""
         self.message = f"{n} alert{'s' if n > 1 else ''} marked {status.replace('_', ' ')}."
         self.data_store.refresh()
