@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, help="first day (default: the first stored)")
     p.add_argument("--end", type=_date, help="last day, inclusive (default: the last stored)")
     p.add_argument("--out", type=Path, metavar="FILE.csv", help="write scores to a CSV instead of the database")
+
+    p = sub.add_parser("export", help="the cases (score, decision, reasons, analyst, notes) as CSV")
+    p.add_argument("--status", choices=["flagged", "fraud", "all"], default="flagged")
+    p.add_argument("--start", type=_date, help="first day (default: the first stored)")
+    p.add_argument("--end", type=_date, help="last day, inclusive (default: the last stored)")
+    p.add_argument("--out", type=Path, metavar="FILE.csv", required=True)
     return parser
 
 
@@ -202,6 +208,14 @@ def cmd_score(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_export(args, settings: Settings) -> int:
+    from .scoring import export_cases
+
+    n = export_cases(_open_store(settings), args.out, status=args.status, start=args.start, end=args.end)
+    print(f"exported {n:,} {args.status} cases to {args.out}")
+    return 0
+
+
 def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
     try:
         loopback = address == "localhost" or ipaddress.ip_address(address).is_loopback
@@ -229,7 +243,7 @@ def cmd_serve(args, settings: Settings) -> int:
 
 
 COMMANDS = {"generate": cmd_generate, "import": cmd_import, "train": cmd_train, "score": cmd_score,
-            "serve": cmd_serve}
+            "export": cmd_export, "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

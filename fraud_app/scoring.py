@@ -344,6 +344,25 @@ def decide_cases(store: Store, transaction_ids: list[str], status: str, analyst:
     return n
 
 
+def export_cases(store: Store, out: Path, *, status: str = "flagged", start: dt.date | None = None,
+                 end: dt.date | None = None) -> int:
+    """CONTRACTS §2 `export`: the cases with score, decision, reasons in words, analyst and notes, as CSV."""
+    from .store import analytics
+
+    version = analytics.scored_version(store)
+    if version is None:
+        raise registry.ModelError("nothing is scored yet: train a model and score first")
+    frame = cases.export_rows(store, version, status, start, end)
+    frame["reasons"] = [_reasons_line(raw) for raw in frame["reasons"]]
+    write_table_file(pa.Table.from_pandas(frame, preserve_index=False), Path(out))
+    return len(frame)
+
+
+def _reasons_line(raw: str | None) -> str:
+    return "; ".join(f"{features.reason_text(r['feature'], _num(r['value']))} ({r['contribution']:+.2f})"
+                     for r in json.loads(raw or "[]"))
+
+
 def _score_row(result: dict) -> tuple:
     reasons = json.dumps([{k: r[k] for k in ("feature", "value", "contribution")} for r in result["reasons"]])
     return (result["transaction_id"], result["model_version"], result["fraud_probability"], result["risk_score"],

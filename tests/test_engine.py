@@ -127,3 +127,28 @@ def test_card_precision_leaves_out_cards_caught_earlier():
     # With k=2 on day 1: a (fraud), c (genuine) -> 0.5; day 2: b, c -> 0.5.
     assert training.card_precision_at_k(day, card, y, p, k=2) == 0.5
     assert training.recall_at_fpr(np.array([0, 0, 1, 1]), np.array([0.1, 0.9, 0.8, 0.95]), 0.0) == 0.5
+
+
+def test_export_writes_the_cases_with_reasons_and_decisions(trained, tmp_path):
+    from fraud_app.store import cases as store_cases
+
+    db = copy_of(trained, tmp_path)
+    result = run_cli(tmp_path, "--db", str(db), "export", "--out", str(tmp_path / "none.csv"))
+    assert result.returncode == 0 and "exported 0 flagged cases" in result.stdout  # a model, but no scores yet
+    assert run_cli(tmp_path, "--db", str(db), "score").returncode == 0
+    with Store(db) as s:
+        flagged_id = s.cursor().execute("SELECT transaction_id FROM scores WHERE decision <> 'approve' "
+                                        "ORDER BY fraud_probability DESC LIMIT 1").fetchone()[0]
+        store_cases.decide(s, [flagged_id], "confirmed_fraud", "ana", "matches the skimmer list")
+        n_flagged = s.cursor().execute("SELECT count(*) FROM scores WHERE decision <> 'approve'").fetchone()[0]
+    out = tmp_path / "cases.csv"
+    result = run_cli(tmp_path, "--db", str(db), "export", "--status", "flagged", "--out", str(out))
+    assert result.returncode == 0 and f"exported {n_flagged:,} flagged cases" in result.stdout
+    rows = {r["transaction_id"]: r for r in csv.DictReader(out.open())}
+    assert len(rows) == n_flagged
+    decided = rows[flagged_id]
+    assert decided["case_status"] == "confirmed_fraud" and decided["analyst"] == "ana"
+    assert decided["note"] == "matches the skimmer list" and decided["reasons"].count(";") == 2
+    assert {"fraud_probability", "decision", "reasons", "analyst", "note"} <= decided.keys()
+    bad = run_cli(tmp_path, "--db", str(db), "export", "--status", "maybe", "--out", str(out))
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -100,3 +100,33 @@ def alert_page(store: Store, version: str, *, status: str = "undecided", start: 
     finally:
         cur.close()
     return frame, total
+
+
+EXPORTS = {"flagged": "s.decision IN ('review', 'decline')", "fraud": "coalesce(t.is_fraud, false)",
+           "all": "(s.decision IN ('review', 'decline') OR coalesce(t.is_fraud, false) OR c.status IS NOT NULL)"}
+
+
+def export_rows(store: Store, version: str, status: str = "flagged", start: dt.date | None = None,
+                end: dt.date | None = None) -> "pd.DataFrame":
+    """The cases for an investigator's file: payment, score, decision, reasons (JSON), label and the
+    analyst's decision and note. status: flagged (alerts), fraud (labelled fraud) or all."""
+    if status not in EXPORTS:
+        raise CaseError(f"status must be one of {', '.join(EXPORTS)} (got {status!r})")
+    where, params = [EXPORTS[status]], [version]
+    if start:
+        where.append("t.timestamp >= ?")
+        params.append(dt.datetime.combine(start, dt.time()))
+    if end:
+        where.append("t.timestamp < ?")
+        params.append(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+    cur = store.new_cursor()
+    try:
+        return cur.execute(
+            "SELECT t.transaction_id, t.timestamp, t.customer_id, t.terminal_id, t.amount, t.currency, t.channel, "
+            "s.fraud_probability, s.risk_level, s.decision, s.reasons, t.is_fraud, "
+            "coalesce(c.status, 'open') AS case_status, c.analyst, c.note, c.decided_at, s.model_version "
+            "FROM transactions t JOIN scores s ON s.transaction_id = t.transaction_id AND s.model_version = ? "
+            f"LEFT JOIN cases c ON c.transaction_id = t.transaction_id WHERE {' AND '.join(where)} "
+            "ORDER BY t.timestamp, t.transaction_id", params).df()
+    finally:
+        cur.close()
