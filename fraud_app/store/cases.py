@@ -56,6 +56,16 @@ def case_of(store: Store, transaction_id: str) -> dict | None:
     return dict(zip(("transaction_id", "status", "analyst", "note", "decided_at"), rows[0])) if rows else None
 
 
+def _days(where: list[str], params: list, start: dt.date | None, end: dt.date | None) -> None:
+    """Add `start <= timestamp < end + 1 day` (either side optional) to a WHERE list."""
+    if start:
+        where.append("t.timestamp >= ?")
+        params.append(dt.datetime.combine(start, dt.time()))
+    if end:
+        where.append("t.timestamp < ?")
+        params.append(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+
+
 STATUSES = ("undecided", "open", "escalated", "confirmed_fraud", "legitimate", "all")
 SORTS = {"score": "s.fraud_probability DESC", "amount": "t.amount DESC", "age": "t.timestamp ASC"}
 
@@ -81,12 +91,7 @@ def alert_page(store: Store, version: str, *, status: str = "undecided", start: 
         if value:
             where.append(f"{column} = ?")
             params.append(value)
-    if start:
-        where.append("t.timestamp >= ?")
-        params.append(dt.datetime.combine(start, dt.time()))
-    if end:
-        where.append("t.timestamp < ?")
-        params.append(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+    _days(where, params, start, end)
     base = (f"FROM scores s JOIN transactions t USING (transaction_id) LEFT JOIN cases c USING (transaction_id) "
             f"WHERE {' AND '.join(where)}")
     cur = store.new_cursor()
@@ -113,12 +118,7 @@ def export_rows(store: Store, version: str, status: str = "flagged", start: dt.d
     if status not in EXPORTS:
         raise CaseError(f"status must be one of {', '.join(EXPORTS)} (got {status!r})")
     where, params = [EXPORTS[status]], [version]
-    if start:
-        where.append("t.timestamp >= ?")
-        params.append(dt.datetime.combine(start, dt.time()))
-    if end:
-        where.append("t.timestamp < ?")
-        params.append(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+    _days(where, params, start, end)
     cur = store.new_cursor()
     try:
         return cur.execute(

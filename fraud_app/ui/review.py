@@ -49,6 +49,7 @@ class ReviewView(Viewer):
     customer_id = param.String(default="")
     terminal_id = param.String(default="")
     message = param.String(default="")
+    total = param.Integer(default=0, doc="Alerts matching the filters, over all pages.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -56,7 +57,6 @@ class ReviewView(Viewer):
                                            sizing_mode="stretch_width", height=720, page_size=PAGE_SIZE,
                                            formatters={"score": {"type": "progress", "max": 1, "color": "#c62828", "legend": True},
                                                        "amount": {"type": "money", "precision": 2}})
-        self._total = 0
         self.param.watch(lambda *_: setattr(self, "page", 1),
                          ["status", "sort", "min_score", "min_amount", "channel", "customer_id", "terminal_id"])
         self.param.watch(self._load, ["page", "status", "sort", "min_score", "min_amount", "channel",
@@ -68,16 +68,17 @@ class ReviewView(Viewer):
     def _load(self, *_) -> None:
         ds = self.data_store
         if ds.model_version is None:
-            self._table.value, self._total = pd.DataFrame(), 0
+            self._table.value, self.total = pd.DataFrame(), 0
             return
         start, end = ds.period or (None, None)
-        frame, self._total = cases.alert_page(
+        frame, total = cases.alert_page(
             ds.store, ds.model_version, status=self.status, start=start, end=end, min_score=self.min_score,
             min_amount=self.min_amount, channel=self.channel or None, customer_id=self.customer_id or None,
             terminal_id=self.terminal_id or None, sort=self.sort, page=self.page, size=PAGE_SIZE)
         frame["top reason"] = [_top_reason(r) for r in frame.pop("reasons")]
         self._table.value = frame
         self._table.selection = []
+        self.total = total
 
     def _decide(self, status: str) -> None:
         rows = self._table.selection
@@ -94,13 +95,13 @@ class ReviewView(Viewer):
         prev = pn.widgets.Button(name="◀ Previous", width=110)
         nxt = pn.widgets.Button(name="Next ▶", width=110)
         prev.on_click(lambda e: setattr(self, "page", max(1, self.page - 1)))
-        nxt.on_click(lambda e: setattr(self, "page", min(self.page + 1, max(1, -(-self._total // PAGE_SIZE)))))
+        nxt.on_click(lambda e: setattr(self, "page", min(self.page + 1, max(1, -(-self.total // PAGE_SIZE)))))
 
-        def label(page, *_):
-            pages = max(1, -(-self._total // PAGE_SIZE))
-            return pn.pane.Markdown(f"Page {page} of {pages:,} · {self._total:,} alerts", margin=(8, 10))
+        def label(page: int, total: int) -> pn.pane.Markdown:
+            pages = max(1, -(-total // PAGE_SIZE))
+            return pn.pane.Markdown(f"Page {page} of {pages:,} · {total:,} alerts", margin=(8, 10))
 
-        return pn.Row(prev, pn.bind(label, self.param.page, self.data_store.param.version, self.param.status), nxt)
+        return pn.Row(prev, pn.bind(label, self.param.page, self.param.total), nxt)
 
     def __panel__(self) -> pn.viewable.Viewable:
         filters = pn.Param(self.param, parameters=["status", "sort", "min_score", "min_amount", "channel",
