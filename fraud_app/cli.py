@@ -47,8 +47,15 @@ def _non_negative(text: str) -> int:
     return _whole(text, 0)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (CONTRACTS §2), pointing at --help for the rest."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fraud-app", description="Payment fraud detection and case review.")
+    parser = _Parser(prog="fraud-app", description="Payment fraud detection and case review.")
     parser.add_argument("--version", action="version", version=f"fraud-app {__version__}")
     parser.add_argument("--db", type=Path, help="DuckDB file (default: $FRAUD_APP_DB or data/fraud.duckdb)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

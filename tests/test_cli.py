@@ -175,3 +175,15 @@ def test_serve_bootstraps_an_empty_database_with_progress(tmp_path):
         assert s.cursor().execute("SELECT source FROM imports").fetchone()[0] == "demo data (generated)"
         assert s.cursor().execute("SELECT version, status FROM model_versions").fetchall() == [("v1", "active")]
         assert count(s, "scores") == n
+
+
+@pytest.mark.parametrize("args, says", [
+    (["generate", "--customers", "0"], "--customers: 0 must be at least 1"),
+    (["score", "--start", "May"], "'May' is not a date"),
+    (["export", "--status", "maybe", "--out", "x.csv"], "invalid choice"),
+    ([], "required: COMMAND"),
+])
+def test_usage_errors_are_one_line(tmp_path, args, says):
+    result = run_cli(tmp_path, *args)
+    assert result.returncode == 2 and says in one_line_error(result)
+    assert len(result.stderr.strip().splitlines()) == 1
