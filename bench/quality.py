@@ -71,7 +71,7 @@ def main() -> int:
         results = {f"fraud_app ({ours['model']}, {len(features.FEATURE_NAMES)} features)":
                    ours | {"seconds": time.perf_counter() - started}}
         results |= baselines(store, opts.seed)
-    print(f"\n| model | AUC | AP | CP@100 | recall@1% FPR | train s |\n|---|---|---|---|---|---|")
+    print("\n| model | AUC | AP | CP@100 | recall@1% FPR | train s |\n|---|---|---|---|---|---|")
     for name, m in results.items():
         print(f"| {name} | {m['auc_roc']:.3f} | {m['average_precision']:.3f} | {m['card_precision_at_100']:.3f} "
               f"| {m['recall_at_1pct_fpr']:.3f} | {m['seconds']:.0f} |")

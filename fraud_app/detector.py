@@ -3,7 +3,7 @@
 Scores are calibrated with a logistic map of the model's log-odds (Platt scaling). It is strictly
 increasing, so the ranking (AUC, AP, card precision) is the model's own, while the probabilities match
 observed fraud rates on held-out data. Reasons are exact additive contributions in log-odds: TreeSHAP
-(LightGBM's pred_contrib) for boosted trees, coefficient x standardised value for the linear model.
+(LightGBM's pred_contrib).
 """
 from __future__ import annotations
 
@@ -29,20 +29,6 @@ def lightgbm_model(seed: int = 0, max_depth: int = 3, n_estimators: int = 1000):
         random_state=seed, n_jobs=2, deterministic=True, force_row_wise=True, verbose=-1)
 
 
-def linear_model(seed: int = 0):
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler(),
-                         LogisticRegression(C=0.5, class_weight="balanced", max_iter=2000, random_state=seed))
-
-
-def is_lightgbm(model) -> bool:
-    return type(model).__module__.startswith("lightgbm")
-
-
 def _threads(X: np.ndarray) -> int:
     return 1 if len(X) < 256 else 0  # starting threads costs more than a few rows take (0: LightGBM's default)
 
@@ -50,22 +36,12 @@ def _threads(X: np.ndarray) -> int:
 def raw_score(model, X: np.ndarray) -> np.ndarray:
     """Log-odds before calibration. LightGBM's booster directly: the sklearn wrapper's checks cost
     milliseconds per call, which single REST requests feel."""
-    if is_lightgbm(model):
-        return model.booster_.predict(X, raw_score=True, num_threads=_threads(X))
-    return model.decision_function(X)
+    return model.booster_.predict(X, raw_score=True, num_threads=_threads(X))
 
 
 def contributions(model, X: np.ndarray) -> np.ndarray:
-    """Per-feature additive contributions to the log-odds, shape (n, features)."""
-    if is_lightgbm(model):
-        return model.booster_.predict(X, pred_contrib=True, num_threads=_threads(X))[:, :-1]
-    imputer, scaler, linear = model[0], model[1], model[-1]
-    z = scaler.transform(imputer.transform(X)) * linear.coef_[0]
-    n_features = X.shape[1]
-    out = z[:, :n_features].copy()
-    for j, source in enumerate(imputer.indicator_.features_ if imputer.indicator_ is not None else []):
-        out[:, source] += z[:, n_features + j]
-    return out
+    """Per-feature additive contributions to the log-odds (exact TreeSHAP), shape (n, features)."""
+    return model.booster_.predict(X, pred_contrib=True, num_threads=_threads(X))[:, :-1]
 
 
 def fit_calibration(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:

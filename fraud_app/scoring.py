@@ -88,12 +88,18 @@ def score_records(detector: Detector, version: str, ids: list[str], X: np.ndarra
     return out
 
 
+def reason_line(reasons: list[dict]) -> str:
+    """'text (+contribution); …' for CSV files people read."""
+    return "; ".join(f"{features.reason_text(r['feature'], _num(r['value']))} ({r['contribution']:+.2f})"
+                     for r in reasons if r["feature"])
+
+
 def reasons_text(table: pa.Table) -> list[str]:
-    """'text (+contribution); …' per row, for CSV files people read."""
-    parts = [zip(table.column(f"reason{i}_feature").to_pylist(), table.column(f"reason{i}_value").to_pylist(),
-                 table.column(f"reason{i}_contribution").to_pylist()) for i in range(1, scores.REASONS + 1)]
-    return ["; ".join(f"{features.reason_text(f, v if v is not None else float('nan'))} ({c:+.2f})"
-                      for f, v, c in row if f) for row in zip(*parts)]
+    """reason_line for each row of a score table."""
+    columns = [(table.column(f"reason{i}_feature").to_pylist(), table.column(f"reason{i}_value").to_pylist(),
+                table.column(f"reason{i}_contribution").to_pylist()) for i in range(1, scores.REASONS + 1)]
+    return [reason_line([{"feature": f[row], "value": v[row], "contribution": c[row]} for f, v, c in columns])
+            for row in range(table.num_rows)]
 
 
 def score_stored(store: Store, *, models_dir: Path, start: dt.date | None = None, end: dt.date | None = None,
@@ -353,14 +359,9 @@ def export_cases(store: Store, out: Path, *, status: str = "flagged", start: dt.
     if version is None:
         raise registry.ModelError("nothing is scored yet: train a model and score first")
     frame = cases.export_rows(store, version, status, start, end)
-    frame["reasons"] = [_reasons_line(raw) for raw in frame["reasons"]]
+    frame["reasons"] = [reason_line(json.loads(raw or "[]")) for raw in frame["reasons"]]
     write_table_file(pa.Table.from_pandas(frame, preserve_index=False), Path(out))
     return len(frame)
-
-
-def _reasons_line(raw: str | None) -> str:
-    return "; ".join(f"{features.reason_text(r['feature'], _num(r['value']))} ({r['contribution']:+.2f})"
-                     for r in json.loads(raw or "[]"))
 
 
 def _score_row(result: dict) -> tuple:

@@ -196,7 +196,6 @@ def test_generated_requests_never_get_a_5xx(server, route, body):
 def test_concurrent_posts_are_each_stored_exactly_once(trained, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from conftest import count
     from fraud_app.store import Store
 
     db = copy_of(trained, tmp_path)

@@ -1,11 +1,7 @@
 import os
-import signal
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
-import requests
 
 from fraud_app.store import Store
 from conftest import HEADER, Server, count, good_rows, run_cli, write

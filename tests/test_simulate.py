@@ -10,7 +10,7 @@ SMALL = dict(customers=300, terminals=600, days=40, seed=3)
 
 
 @pytest.fixture(scope="module")
-def small() -> "pd.DataFrame":
+def small():
     return simulate.generate(**SMALL).to_pandas()
 
 

@@ -37,11 +37,6 @@ def save_scores(store: Store, table: pa.Table, actor: str | None = None) -> int:
         cur.close()
 
 
-def score_counts(store: Store) -> list[tuple]:
-    return store.cursor().execute("SELECT model_version, decision, count(*) FROM scores GROUP BY ALL "
-                                  "ORDER BY ALL").fetchall()
-
-
 TX_COLUMNS = ("transaction_id", "timestamp", "customer_id", "terminal_id", "amount", "currency",
               "merchant_category", "channel", "country")
 SCORE_COLUMNS = ("transaction_id", "model_version", "fraud_probability", "risk_score", "risk_level", "decision",
