@@ -341,6 +341,11 @@ def set_live(scorer: LiveScorer | None) -> None:
     _live = scorer
 
 
+def model_changed() -> str | None:
+    """After a promote or rollback: live scoring picks up the version now in use. Returns it."""
+    return _live.reload_model() if _live is not None else None
+
+
 def decide_cases(store: Store, transaction_ids: list[str], status: str, analyst: str, note: str | None) -> int:
     """A review decision (cases.decide); a confirmed fraud becomes known history for live scoring at once."""
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

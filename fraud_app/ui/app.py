@@ -29,7 +29,7 @@ VIEWS = {"Overview": OverviewView, "Review queue": ReviewView, "Data": SummaryVi
 
 
 def create_app(store: Store, settings: Settings) -> pn.template.FastListTemplate:
-    data = DataStore(store=store)
+    data = DataStore(store=store, settings=settings)
     views = {name: view(data_store=data) for name, view in VIEWS.items()}
     # With no scores yet there is nothing to overview: open on the data instead.
     nav = pn.widgets.RadioButtonGroup(options=list(views), value="Overview" if data.model_version else "Data",
@@ -37,6 +37,8 @@ def create_app(store: Store, settings: Settings) -> pn.template.FastListTemplate
                                       button_type="primary", button_style="outline", sizing_mode="stretch_width")
     page = pn.Column(views[nav.value], sizing_mode="stretch_width")
     nav.param.watch(lambda event: setattr(page, "objects", [views[event.new]]), "value")
+    if "Investigate" in views:  # a row clicked in any table opens its transaction here
+        data.param.watch(lambda event: event.new and setattr(nav, "value", "Investigate"), "focus")
     refresh = pn.widgets.Button(name="Refresh", button_type="light", sizing_mode="stretch_width")
     refresh.on_click(lambda event: data.refresh())
     return pn.template.FastListTemplate(

@@ -9,6 +9,7 @@ import datetime as dt
 import pandas as pd
 import param
 
+from ..config import Settings
 from ..store import Store, analytics, queries
 
 
@@ -17,6 +18,8 @@ class DataStore(param.Parameterized):
     version = param.Integer(default=0, doc="Bumped after a write, so views re-query.")
     period = param.DateRange(default=None, doc="The days the views show, both inclusive.")
     model_version = param.String(default=None, allow_None=True, doc="The model whose scores the views show.")
+    settings = param.ClassSelector(class_=Settings, constant=True, doc="Where the models live, budgets, costs.")
+    focus = param.String(default=None, allow_None=True, doc="The transaction under investigation.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -24,6 +27,11 @@ class DataStore(param.Parameterized):
         first, last = queries.time_span(self.store)
         if last is not None:  # the last 30 days of data, a month an analyst can take in
             self.period = (max(first.date(), last.date() - dt.timedelta(days=29)), last.date())
+
+    def investigate(self, transaction_id: str) -> None:
+        """Open the Investigate view on this transaction (the app follows `focus`)."""
+        self.focus = None  # the same id twice in a row must still navigate
+        self.focus = transaction_id
 
     def refresh(self) -> None:
         self.model_version = analytics.scored_version(self.store)
