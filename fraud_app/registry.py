@@ -83,7 +83,10 @@ def load(store: Store, models_dir: Path, version: str | None = None) -> tuple[st
         state = sio.load(path, trusted=TRUSTED_TYPES)
     except Exception as exc:  # skops raises several kinds; none may reach the user as a traceback
         raise ModelError(f"model {row['version']}: cannot load {path}: {exc}") from None
-    return row["version"], Detector.from_state(state)
+    detector = Detector.from_state(state)
+    if row["thresholds"]:  # the row's, which an analyst may have changed since training (and the audit says so)
+        detector.thresholds = dict(row["thresholds"])
+    return row["version"], detector
 
 
 def promote(store: Store, models_dir: Path, version: str, actor: str | None = None) -> str | None:
@@ -101,6 +104,16 @@ def rollback(store: Store, models_dir: Path, actor: str | None = None) -> str:
     load(store, models_dir, target)
     models.set_active(store, target, actor, action="rollback")
     return target
+
+
+def set_thresholds(store: Store, version: str, review: float, decline: float, actor: str | None = None) -> int:
+    """Save new thresholds for a version (the threshold simulator). Returns how many stored decisions changed."""
+    if not 0.0 <= review <= decline <= 1.0:
+        raise ModelError(f"thresholds must satisfy 0 <= review <= decline <= 1, not {review} and {decline}")
+    try:
+        return models.set_thresholds(store, version, {"review": review, "decline": decline}, actor)
+    except KeyError:
+        raise ModelError(f"no model version {version!r}") from None
 
 
 def versions(store: Store) -> list[dict[str, Any]]:

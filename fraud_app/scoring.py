@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from . import features, registry
 from .detector import Detector
-from .store import Store, cases, labels, queries, scores, write_table_file
+from .store import Store, analytics, cases, labels, queries, scores, write_table_file
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -342,8 +342,29 @@ def set_live(scorer: LiveScorer | None) -> None:
 
 
 def model_changed() -> str | None:
-    """After a promote or rollback: live scoring picks up the version now in use. Returns it."""
+    """After a promote, rollback or new thresholds: live scoring picks up the version in use. Returns it."""
     return _live.reload_model() if _live is not None else None
+
+
+def promote(store: Store, models_dir: Path, version: str, actor: str | None) -> str | None:
+    """Put a version in use, live scoring included. Returns the version it replaced."""
+    old = registry.promote(store, models_dir, version, actor)
+    model_changed()
+    return old
+
+
+def rollback(store: Store, models_dir: Path, actor: str | None) -> str:
+    """Back to the version used before, live scoring included. Returns the version now in use."""
+    version = registry.rollback(store, models_dir, actor)
+    model_changed()
+    return version
+
+
+def set_thresholds(store: Store, version: str, review: float, decline: float, actor: str | None) -> int:
+    """New thresholds for a version: its stored decisions follow, and live scoring if it is in use."""
+    changed = registry.set_thresholds(store, version, review, decline, actor)
+    model_changed()
+    return changed
 
 
 def decide_cases(store: Store, transaction_ids: list[str], status: str, analyst: str, note: str | None) -> int:
@@ -358,15 +379,20 @@ def decide_cases(store: Store, transaction_ids: list[str], status: str, analyst:
 def export_cases(store: Store, out: Path, *, status: str = "flagged", start: dt.date | None = None,
                  end: dt.date | None = None) -> int:
     """CONTRACTS §2 `export`: the cases with score, decision, reasons in words, analyst and notes, as CSV."""
-    from .store import analytics
+    frame = case_rows(store, status=status, start=start, end=end)
+    write_table_file(pa.Table.from_pandas(frame, preserve_index=False), Path(out))
+    return len(frame)
 
+
+def case_rows(store: Store, *, status: str = "flagged", start: dt.date | None = None,
+              end: dt.date | None = None) -> "pd.DataFrame":
+    """The rows `export` writes, with the reasons in words."""
     version = analytics.scored_version(store)
     if version is None:
         raise registry.ModelError("nothing is scored yet: train a model and score first")
     frame = cases.export_rows(store, version, status, start, end)
     frame["reasons"] = [reason_line(json.loads(raw or "[]")) for raw in frame["reasons"]]
-    write_table_file(pa.Table.from_pandas(frame, preserve_index=False), Path(out))
-    return len(frame)
+    return frame
 
 
 def _score_row(result: dict) -> tuple:
@@ -393,3 +419,44 @@ def _stored_result(row: dict) -> dict:
     for reason in reasons:
         reason["text"] = features.reason_text(reason["feature"], _num(reason["value"]))
     return _result(row, reasons)
+
+
+def explain_stored(store: Store, models_dir: Path, transaction_id: str, label_delay_days: int = 7, *,
+                   version: str | None = None) -> list[dict]:
+    """The top reasons for one stored transaction, computed now: bulk scoring keeps them for flagged rows only.
+    Features as the bulk path computes them (over the transaction's day), and the model version that scored
+    it (`version`, else its latest score's, else the one in use). [{"feature", "value", "contribution", "text"}]"""
+    from .store import investigate
+
+    row = investigate.transaction(store, transaction_id, version)
+    if row is None:
+        raise ValueError(f"no stored transaction {transaction_id!r}")
+    version, detector = _explainer(store, models_dir, version or row["model_version"])
+    day = row["timestamp"].date()
+    copy = investigate.history_copy(store, row["customer_id"], row["terminal_id"],
+                                    dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
+    try:
+        table = features.batch_features(copy, day, day, label_delay_days=label_delay_days)
+    finally:
+        copy.close()
+    at = table.column("transaction_id").to_pylist().index(transaction_id)
+    X = features.feature_matrix(table.slice(at, 1))
+    return score_records(detector, version, [transaction_id], X)[0]["reasons"]
+
+
+# In the app's process a model load costs ~0.2 s (skops checks each type against every loaded module), more than
+# the rest of an explanation. A saved file never changes (its hash is recorded) and reasons do not use the
+# thresholds, so one load per file serves every later explanation.
+_explainers: dict[tuple[str, str, str], tuple[str, Detector]] = {}
+
+
+def _explainer(store: Store, models_dir: Path, version: str | None) -> tuple[str, Detector]:
+    from .store import models
+
+    row = models.get_version(store, version) if version else models.active_version(store)
+    if row is None:
+        return registry.load(store, models_dir, version)  # raises, saying what is missing
+    key = (str(models_dir), row["version"], row["sha256"])
+    if key not in _explainers:
+        _explainers[key] = registry.load(store, models_dir, row["version"])
+    return _explainers[key]

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from . import features, registry
 from .detector import Detector, fit_calibration, lightgbm_model, raw_score
-from .store import Store, queries
+from .store import Store, backtests, queries
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -229,6 +229,7 @@ def train(store: Store, *, models_dir, train_start: dt.date | None = None, train
                             params=params | {"delay_days": delay_days, "test_days": test_days,
                                              "test_start": str(w.test_start), "test_end": str(w.test_end)},
                             metrics=metrics, actor=actor)
+    backtests.save(store, version, table.column("transaction_id").filter(pa.array(test_rows)), p_test)
     first = registry.models.active_version(store) is None
     if promote or first:
         registry.promote(store, models_dir, version, actor)

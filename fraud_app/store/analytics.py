@@ -31,9 +31,11 @@ def _frame(store: Store, sql: str, params: dict) -> pd.DataFrame:
 
 
 def scored_version(store: Store) -> str | None:
-    """The version the views show: the one in use, else the latest that has scores."""
+    """The version the views show: the one in use if it has scores (a promoted version is scored in the
+    background), else the latest that has scores."""
     row = store.cursor().execute(
-        "SELECT coalesce((SELECT version FROM model_versions WHERE status = 'active'), "
+        "SELECT coalesce((SELECT version FROM model_versions WHERE status = 'active' "
+        "AND EXISTS (SELECT 1 FROM scores WHERE model_version = version)), "
         "(SELECT model_version FROM scores ORDER BY scored_at DESC LIMIT 1))").fetchall()
     return row[0][0] if row else None
 
@@ -73,3 +75,8 @@ def top_risky(store: Store, version: str, start: dt.date, end: dt.date, by: str,
                round(max(p), 3) AS top_score, round(sum(amount) FILTER (alert), 2) AS alert_amount
         FROM ({_SCORED}) GROUP BY ALL HAVING count(*) FILTER (alert) > 0
         ORDER BY alerts DESC, top_score DESC LIMIT {int(limit)}""", _params(version, start, end))
+
+
+def has_scores(store: Store, version: str) -> bool:
+    return bool(store.cursor().execute("SELECT EXISTS (SELECT 1 FROM scores WHERE model_version = ?)",
+                                       [version]).fetchone()[0])

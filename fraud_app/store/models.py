@@ -72,3 +72,29 @@ def previously_active(store: Store) -> str | None:
         "SELECT version FROM model_versions WHERE status = 'retired' AND promoted_at IS NOT NULL "
         "ORDER BY promoted_at DESC LIMIT 1").fetchone()
     return found[0] if found else None
+
+
+def set_thresholds(store: Store, version: str, thresholds: dict[str, float], actor: str | None) -> int:
+    """New review and decline thresholds for a version; its stored decisions follow at once, so the review
+    queue matches what live scoring now does. Returns the number of stored decisions that changed."""
+    review, decline = float(thresholds["review"]), float(thresholds["decline"])
+    with store.transaction() as cur:
+        old = cur.execute("SELECT thresholds FROM model_versions WHERE version = ?", [version]).fetchone()
+        if old is None:
+            raise KeyError(version)
+        cur.execute("UPDATE model_versions SET thresholds = ? WHERE version = ?",
+                    [json.dumps({"review": review, "decline": decline}), version])
+        changed = cur.execute(
+            "UPDATE scores SET decision = d.decision, risk_level = d.level FROM ("
+            "  SELECT transaction_id, CASE WHEN fraud_probability >= $decline THEN 'decline'"
+            "    WHEN fraud_probability >= $review THEN 'review' ELSE 'approve' END AS decision,"
+            "  CASE WHEN fraud_probability >= $decline THEN 'high'"
+            "    WHEN fraud_probability >= $review THEN 'medium' ELSE 'low' END AS level"
+            "  FROM scores WHERE model_version = $version) d "
+            "WHERE scores.model_version = $version AND scores.transaction_id = d.transaction_id "
+            "AND scores.decision <> d.decision",
+            {"review": review, "decline": decline, "version": version}).fetchone()[0]
+        cur.execute("INSERT INTO audit_log (actor, action, entity, entity_id, old_value, new_value) "
+                    "VALUES (?, 'thresholds', 'model_versions', ?, ?, ?)",
+                    [actor, version, old[0], json.dumps({"review": review, "decline": decline})])
+    return int(changed)

@@ -110,5 +110,15 @@ CREATE TABLE cases (
 );
 """
 
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3)]
+# v4: each model version's scores on its own test window, so its curves and the threshold simulator need
+# no re-scoring. Amounts and labels come from `transactions`, so later labels count.
+_V4 = """
+CREATE TABLE backtests (
+    model_version     VARCHAR NOT NULL,
+    transaction_id    VARCHAR NOT NULL,
+    fraud_probability DOUBLE NOT NULL
+);
+"""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4)]
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -11,11 +11,13 @@ import param
 from panel.viewable import Viewer
 
 from ..features import reason_text
-from ..scoring import decide_cases
+from ..scoring import case_rows, decide_cases, reason_line
 from ..store import cases
 from .datastore import DataStore
+from .downloads import csv_download
 
 PAGE_SIZE = 25
+FILTERS = ["dates", "status", "sort", "min_score", "min_amount", "channel", "customer_id", "terminal_id"]
 ACTIONS = {"Confirm fraud": ("confirmed_fraud", "danger"), "Mark legitimate": ("legitimate", "success"),
            "Escalate": ("escalated", "warning")}
 
@@ -41,6 +43,7 @@ def _top_reason(raw: str | None) -> str:
 class ReviewView(Viewer):
     data_store = param.ClassSelector(class_=DataStore)
     page = param.Integer(default=1, bounds=(1, None))
+    dates = param.DateRange(default=None, doc="Alerts on these days, both inclusive.")
     status = param.Selector(default="undecided", objects=list(cases.STATUSES))
     sort = param.Selector(default="score", objects=list(cases.SORTS))
     min_score = param.Number(default=0.0, bounds=(0, 1))
@@ -57,28 +60,45 @@ class ReviewView(Viewer):
                                            sizing_mode="stretch_width", height=720, page_size=PAGE_SIZE,
                                            formatters={"score": {"type": "progress", "max": 1, "color": "#c62828", "legend": True},
                                                        "amount": {"type": "money", "precision": 2}})
-        self.param.watch(lambda *_: setattr(self, "page", 1),
-                         ["status", "sort", "min_score", "min_amount", "channel", "customer_id", "terminal_id"])
-        self.param.watch(self._load, ["page", "status", "sort", "min_score", "min_amount", "channel",
-                                      "customer_id", "terminal_id"])
-        self.data_store.param.watch(self._load, ["version", "period", "model_version"])
+        self.dates = self.data_store.period
+        self.param.watch(lambda *_: setattr(self, "page", 1), FILTERS)
+        self.param.watch(self._load, ["page", *FILTERS])
+        self.data_store.param.watch(self._load, ["version", "model_version"])
+        # A click on an id opens it in Investigate; the checkboxes still select rows for a decision.
+        self._table.on_click(lambda event: self.data_store.investigate(event.value), column="transaction_id")
         self._note = pn.widgets.TextInput(placeholder="note for the decision (optional)", sizing_mode="stretch_width")
         self._load()
 
-    def _load(self, *_) -> None:
+    def _query(self, page: int, size: int) -> tuple[pd.DataFrame, int]:
         ds = self.data_store
-        if ds.model_version is None:
-            self._table.value, self.total = pd.DataFrame(), 0
-            return
-        start, end = ds.period or (None, None)
-        frame, total = cases.alert_page(
+        start, end = self.dates or (None, None)
+        return cases.alert_page(
             ds.store, ds.model_version, status=self.status, start=start, end=end, min_score=self.min_score,
             min_amount=self.min_amount, channel=self.channel or None, customer_id=self.customer_id or None,
-            terminal_id=self.terminal_id or None, sort=self.sort, page=self.page, size=PAGE_SIZE)
+            terminal_id=self.terminal_id or None, sort=self.sort, page=page, size=size)
+
+    def _load(self, *_) -> None:
+        if self.data_store.model_version is None:
+            self._table.value, self.total = pd.DataFrame(), 0
+            return
+        frame, total = self._query(self.page, PAGE_SIZE)
         frame["top reason"] = [_top_reason(r) for r in frame.pop("reasons")]
         self._table.value = frame
         self._table.selection = []
         self.total = total
+
+    def filtered(self) -> pd.DataFrame:
+        """Every alert the filters match, all pages, with its reasons in words (the CSV download)."""
+        if self.data_store.model_version is None:
+            return pd.DataFrame()
+        frame, _ = self._query(1, max(self.total, 1))
+        frame["reasons"] = [reason_line(json.loads(r or "[]")) for r in frame["reasons"]]
+        return frame
+
+    def flagged_cases(self) -> pd.DataFrame:
+        """CONTRACTS `export --status flagged` for the chosen days."""
+        start, end = self.dates or (None, None)
+        return case_rows(self.data_store.store, status="flagged", start=start, end=end)
 
     def _decide(self, status: str) -> None:
         rows = self._table.selection
@@ -104,9 +124,11 @@ class ReviewView(Viewer):
         return pn.Row(prev, pn.bind(label, self.param.page, self.param.total), nxt)
 
     def __panel__(self) -> pn.viewable.Viewable:
-        filters = pn.Param(self.param, parameters=["status", "sort", "min_score", "min_amount", "channel",
-                                                   "customer_id", "terminal_id"],
-                           widgets={"status": {"width": 160}, "sort": {"width": 120}, "channel": {"width": 110},
+        bounds = self.data_store.bounds or (None, None)
+        filters = pn.Param(self.param, parameters=FILTERS,
+                           widgets={"dates": {"type": pn.widgets.DateRangePicker, "name": "Days", "width": 230,
+                                              "start": bounds[0], "end": bounds[1]},
+                                    "status": {"width": 160}, "sort": {"width": 120}, "channel": {"width": 110},
                                     "min_score": {"type": pn.widgets.FloatSlider, "step": 0.01, "width": 180},
                                     "min_amount": {"width": 130},
                                     "customer_id": {"type": pn.widgets.TextInput, "name": "Card", "width": 130},
@@ -118,7 +140,9 @@ class ReviewView(Viewer):
             button.on_click(lambda e, s=status: self._decide(s))
             buttons.append(button)
         return pn.Column(
-            pn.pane.Markdown("## Review queue"),
+            pn.Row(pn.pane.Markdown("## Review queue"), pn.HSpacer(),
+                   csv_download(self.filtered, "alerts.csv", "Download these alerts", width=190),
+                   csv_download(self.flagged_cases, "flagged_cases.csv", "Export flagged cases", width=190)),
             filters,
             pn.Row(*buttons, self._note, sizing_mode="stretch_width"),
             pn.pane.Markdown(self.param.message),
