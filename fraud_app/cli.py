@@ -228,8 +228,11 @@ def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
         loopback = address == "localhost" or ipaddress.ip_address(address).is_loopback
     except ValueError:
         loopback = False
-    if not loopback and not settings.api_token and not allow_insecure:
-        raise UsageError(f"refusing to serve on {address} without authentication: set FRAUD_APP_API_TOKEN, "
+    missing = [what for what, ok in (("FRAUD_APP_API_TOKEN for the REST API", settings.api_token),
+                                     ("FRAUD_APP_UI_PASSWORD or FRAUD_APP_UI_USERS for the UI",
+                                      settings.ui_password or settings.ui_users)) if not ok]
+    if not loopback and missing and not allow_insecure:
+        raise UsageError(f"refusing to serve on {address} without authentication: set {' and '.join(missing)}, "
                          "or pass --allow-insecure if this network is trusted")
 
 

@@ -41,6 +41,9 @@ class Settings:
     label_delay_days: int = 7
     log_level: str = "INFO"
     api_token: str | None = None
+    ui_password: str | None = None  # one shared password for the UI (Panel's basic auth)
+    ui_users: Path | None = None    # or a JSON file of {"user": "password"}, so decisions carry real names
+    cookie_secret: str | None = None  # signs login cookies; unset: a new one each start (logins end on restart)
     address: str = "127.0.0.1"
     port: int = 5006
     currency: str = "EUR"
@@ -80,7 +83,7 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
         raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected {kind.__name__}, got {raw!r}") from None
 
 
-_KINDS = {"home": Path, "db": Path, "label_delay_days": int, "port": int,
+_KINDS = {"home": Path, "db": Path, "ui_users": Path, "label_delay_days": int, "port": int,
           "demo_customers": int, "demo_terminals": int, "demo_days": int,
           "alert_budget": int, "review_cost": float, "rate_limit": float, "max_body_bytes": int}
 
@@ -119,6 +122,10 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"rate_limit: {s.rate_limit} must not be negative (0 turns it off)")
     if s.max_body_bytes < 1000:
         raise ConfigError(f"max_body_bytes: {s.max_body_bytes} is below 1000")
+    if s.ui_password and s.ui_users:
+        raise ConfigError("ui_password and ui_users: set one or the other, not both")
+    if s.ui_users and not Path(s.ui_users).is_file():
+        raise ConfigError(f"ui_users: {s.ui_users} is not a file (expected JSON: {{\"user\": \"password\"}})")
     if s.review_cost < 0:
         raise ConfigError(f"review_cost: {s.review_cost} must not be negative")
     for name in ("demo_customers", "demo_terminals", "demo_days", "alert_budget"):

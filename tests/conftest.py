@@ -91,6 +91,15 @@ class Server:
         return self.log.read_text()
 
 
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
 def run_cli(tmp_path: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
     """The installed console script, as a user runs it."""
     return subprocess.run([str(BIN / "fraud-app"), *args], capture_output=True, text=True,

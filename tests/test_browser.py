@@ -83,3 +83,57 @@ def test_a_review_decision_in_the_browser_is_stored_with_its_audit(trained, tmp_
     assert case == [("confirmed_fraud", "card reported stolen")]
     assert audit == [("open", "confirmed_fraud", "card reported stolen")] and label == [(True, "analyst")]
     assert errors == []
+
+
+def _csv(download) -> list[dict]:
+    import csv
+
+    with open(download.path(), newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_csv_downloads_hold_the_filtered_rows_and_the_flagged_cases(app, watched, tmp_path):
+    page, errors = watched
+    page.goto(app.url)
+    page.get_by_role("button", name="Review queue").click()
+    page.get_by_text("Confirm fraud").first.wait_for(timeout=30_000)
+    pager = page.get_by_text("alerts", exact=False).filter(has_text="Page 1 of")
+    before = pager.inner_text(timeout=10_000)
+    page.get_by_label("Channel").select_option("online")  # a filter, so the download must follow it
+    page.get_by_text("alerts", exact=False).filter(has_text="Page 1 of").filter(
+        has_not_text=before).wait_for(timeout=10_000)
+    total = int(pager.inner_text().split("·")[1].split()[0].replace(",", ""))
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download these alerts").click()
+    rows = _csv(info.value)
+    assert len(rows) == total > 0 and {r["channel"] for r in rows} == {"online"}
+    assert all(r["reasons"] for r in rows)  # flagged rows carry their reasons in words
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Export flagged cases").click()
+    flagged = _csv(info.value)
+    assert {"fraud_probability", "decision", "reasons", "analyst", "note"} <= set(flagged[0])
+    assert {r["decision"] for r in flagged} <= {"review", "decline"} and len(flagged) >= total
+    assert errors == []
+
+
+def test_training_from_the_ui_creates_a_new_version(trained, tmp_path, watched):
+    from fraud_app.store import Store
+
+    page, errors = watched
+    db = copy_of(trained, tmp_path)
+    srv = Server(tmp_path, db)
+    try:
+        srv.wait()
+        page.goto(srv.url)
+        page.get_by_role("button", name="Model").click()
+        page.get_by_role("button", name="Train new version").click()
+        page.get_by_text("finished in").wait_for(timeout=120_000)
+        page.locator(".tabulator-cell[tabulator-field=version]", has_text="v2").wait_for(timeout=10_000)
+        shot(page, "model")
+    finally:
+        srv.stop()
+    with Store(db) as store:
+        versions = store.cursor().execute("SELECT version, status FROM model_versions ORDER BY version").fetchall()
+        backtest = store.cursor().execute("SELECT count(*) FROM backtests WHERE model_version = 'v2'").fetchone()[0]
+    assert versions == [("v1", "active"), ("v2", "candidate")] and backtest > 0
+    assert errors == []

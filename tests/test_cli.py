@@ -1,19 +1,9 @@
 import os
-import subprocess
 
 import pytest
 
 from fraud_app.store import Store
-from conftest import HEADER, Server, count, good_rows, run_cli, write
-
-
-def one_line_error(result: subprocess.CompletedProcess) -> str:
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in lines if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
+from conftest import HEADER, Server, count, good_rows, one_line_error, run_cli, write
 
 
 def test_help_for_every_command(tmp_path):
