@@ -137,3 +137,34 @@ def test_training_from_the_ui_creates_a_new_version(trained, tmp_path, watched):
         backtest = store.cursor().execute("SELECT count(*) FROM backtests WHERE model_version = 'v2'").fetchone()[0]
     assert versions == [("v1", "active"), ("v2", "candidate")] and backtest > 0
     assert errors == []
+
+
+def test_importing_a_file_from_the_data_view(trained, tmp_path, watched):
+    from fraud_app.store import Store
+
+    page, errors = watched
+    db = copy_of(trained, tmp_path)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("transaction_id,timestamp,customer_id,terminal_id,amount\nu-1,2018-06-15 10:00:00,C1,T1,abc\n")
+    good = tmp_path / "good.csv"
+    good.write_text("transaction_id,timestamp,customer_id,terminal_id,amount\n"
+                    + "".join(f"u-{i},2018-06-15 10:{i:02d}:00,C1,T1,{i + 1}\n" for i in range(5)))
+    srv = Server(tmp_path, db)
+    try:
+        srv.wait()
+        page.goto(srv.url)
+        page.get_by_role("button", name="Data").click()
+        page.locator("input[type=file]").set_input_files(str(bad))
+        page.get_by_role("button", name="Import", exact=True).click()
+        page.get_by_text("line 2: amount").wait_for(timeout=60_000)  # refused whole, line and field named
+        page.locator("input[type=file]").set_input_files(str(good))
+        page.get_by_role("button", name="Import", exact=True).click()
+        page.get_by_text("5 rows imported").wait_for(timeout=60_000)
+        page.get_by_text("good.csv").first.wait_for(timeout=10_000)  # in the load history
+    finally:
+        srv.stop()
+    with Store(db) as store:
+        rows = store.cursor().execute("SELECT count(*) FROM transactions WHERE transaction_id LIKE 'u-%'").fetchone()
+        scored = store.cursor().execute("SELECT count(*) FROM scores WHERE transaction_id LIKE 'u-%'").fetchone()
+    assert rows == (5,) and scored == (5,)
+    assert errors == []

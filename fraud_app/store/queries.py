@@ -56,3 +56,11 @@ def transaction_keys(store: Store, ids: list[str]) -> list[tuple[str, str, dt.da
     marks = ", ".join("?" * len(ids))
     return store.cursor().execute(f"SELECT customer_id, terminal_id, timestamp FROM transactions "
                                   f"WHERE transaction_id IN ({marks})", ids).fetchall()
+
+
+def unscored_span(store: Store, version: str) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last day of transactions the version has not scored yet."""
+    return store.cursor().execute(
+        "SELECT CAST(min(t.timestamp) AS DATE), CAST(max(t.timestamp) AS DATE) FROM transactions t "
+        "WHERE NOT EXISTS (SELECT 1 FROM scores s WHERE s.transaction_id = t.transaction_id "
+        "AND s.model_version = ?)", [version]).fetchone()

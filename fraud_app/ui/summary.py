@@ -1,16 +1,63 @@
-"""What is in the database: counts, time span and where the rows came from."""
+"""What is in the database: counts, time span and where the rows came from; importing a file."""
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import panel as pn
 import param
 from panel.viewable import Viewer
 
+from .. import scoring
 from .datastore import DataStore
+from .jobs import BusyError, JobStatus, start
+from .review import analyst
 
 
 class SummaryView(Viewer):
     data_store = param.ClassSelector(class_=DataStore)
+    error = param.String(default="")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.status = JobStatus(data_store=self.data_store)
+        self._file = pn.widgets.FileInput(accept=".csv,.parquet,.pq", multiple=False, width=320)
+        self._import = pn.widgets.Button(name="Import", button_type="primary", width=110, align="end")
+        self._import.on_click(self._start_import)
+
+    def _start_import(self, *_) -> None:
+        if not self._file.value:
+            self.error = "Choose a CSV or Parquet file first."
+            return
+        name = Path(self._file.filename or "upload.csv").name
+        folder = tempfile.mkdtemp(prefix="fraud_app-import-")
+        path = Path(folder) / name  # the file's own name: the load history and error lines show it
+        path.write_bytes(self._file.value)
+        self._file.value = None
+        settings, store, who = self.data_store.settings, self.data_store.store, analyst()
+
+        def work(progress):
+            try:
+                report = scoring.import_transactions(store, path, models_dir=settings.models_dir,
+                                                     currency=settings.currency,
+                                                     label_delay_days=settings.label_delay_days, actor=who,
+                                                     progress=progress)
+            finally:
+                path.unlink(missing_ok=True)
+                Path(folder).rmdir()
+            if report.rejected:  # nothing was imported; the job's error lists where and why
+                raise ValueError(f"nothing imported from {name}: {report.rejected:,} of {report.rows_read:,} rows "
+                                 "are invalid. " + " · ".join(report.lines(5)))
+            return report
+
+        try:
+            start(f"Importing {name}", who, work)
+        except BusyError as exc:
+            self.error = f"Cannot import now: {exc}"
+            return
+        self.error = ""
+        self.status.watch()
 
     def _cards(self, version: int) -> pn.viewable.Viewable:
         s = self.data_store.summary()
@@ -39,6 +86,13 @@ class SummaryView(Viewer):
         version = self.data_store.param.version
         return pn.Column(
             pn.pane.Markdown("## Data"),
+            pn.Row(self._file, self._import,
+                   pn.pane.Markdown("Import transactions (CONTRACTS schema). A file with any invalid row is refused "
+                                    "whole, with the lines and fields named; new rows are scored at once.",
+                                    styles={"color": "#555"}, width=420)),
+            pn.pane.Markdown(pn.bind(lambda e: f"<span style='color:#c62828'>{e}</span>" if e else "",
+                                     self.param.error)),
+            self.status,
             pn.bind(self._cards, version),
             pn.pane.Markdown("### Loads"),
             pn.bind(self._imports, version),
