@@ -12,8 +12,10 @@ import json
 import logging
 import threading
 import time
+from collections import defaultdict, deque
 from typing import Any
 
+import numpy as np
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler
 
@@ -25,6 +27,7 @@ from .store import Store, StoreError, models, open_shared, queries
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
+LATENCY_WINDOW = 10_000  # recent requests per route behind the latency percentiles
 
 
 class Service:
@@ -48,6 +51,22 @@ class Service:
                                 ["route", "status"], registry=self.registry)
         self._buckets: dict[str, list[float]] = {}
         self._bucket_lock = threading.Lock()
+        # Prometheus' histogram buckets are too coarse for percentiles on the monitoring page; these are exact.
+        self.durations: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=LATENCY_WINDOW))
+        self._durations_lock = threading.Lock()
+
+    def record(self, route: str, seconds: float) -> None:
+        with self._durations_lock:
+            self.durations[route].append(seconds)
+
+    def percentiles(self) -> dict[str, dict[str, float]]:
+        with self._durations_lock:  # copy, so requests are not held up while the percentiles are worked out
+            recent = {route: list(window) for route, window in self.durations.items() if window}
+        out = {}
+        for route in sorted(recent):
+            p50, p95, p99 = np.percentile(1000 * np.array(recent[route]), [50, 95, 99])
+            out[route] = {"count": len(recent[route]), "p50": float(p50), "p95": float(p95), "p99": float(p99)}
+        return out
 
     def allow(self, client: str) -> bool:
         """Token bucket per client: `rate_limit` requests a second, bursts up to twice that. 0 disables."""
@@ -75,6 +94,13 @@ def configure(store: Store, settings: Settings) -> Service:
     with _service_lock:
         _service = Service(store, settings)
     return _service
+
+
+def latency_summary() -> dict[str, dict[str, float]]:
+    """Per route, over its last LATENCY_WINDOW requests: count, p50, p95, p99 in ms. {} before the API has
+    served anything in this process (or when it is not part of this server)."""
+    current = _service  # never start the service just to report on it
+    return current.percentiles() if current is not None else {}
 
 
 def service() -> Service:
@@ -137,6 +163,7 @@ class ApiHandler(RequestHandler):
 
     def on_finish(self) -> None:
         self.svc.requests.labels(self.route, str(self.get_status())).inc()
+        self.svc.record(self.route, self.request.request_time())
 
     def json_body(self) -> Any:
         try:

@@ -422,7 +422,8 @@ def export_cases(store: Store, out: Path, *, status: str = "flagged", start: dt.
 def case_rows(store: Store, *, status: str = "flagged", start: dt.date | None = None,
               end: dt.date | None = None) -> pd.DataFrame:
     """The rows `export` writes, with the reasons in words."""
-    version = analytics.scored_version(store)
+    active = registry.models.active_version(store)
+    version = analytics.scored_version(store) or (active and active["version"])  # none scored yet: no cases
     if version is None:
         raise registry.ModelError("nothing is scored yet: train a model and score first")
     frame = cases.export_rows(store, version, status, start, end)

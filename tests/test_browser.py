@@ -30,8 +30,12 @@ def watched(page):
 
 
 def shot(page, name: str) -> None:
+    """The whole view: the template scrolls inside its main area, so the window grows to fit it first."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate("Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight))")
+    page.set_viewport_size({"width": 1400, "height": min(max(height, 900), 4000)})
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 900})
 
 
 def test_every_view_loads_with_no_console_errors(app, watched):
@@ -48,6 +52,22 @@ def test_every_view_loads_with_no_console_errors(app, watched):
     page.get_by_text("Confirm fraud").first.wait_for(timeout=10_000)
     page.get_by_text("alerts", exact=False).last.wait_for(timeout=10_000)
     shot(page, "review")
+    first_id = page.locator(".tabulator-row").first.locator("[tabulator-field=transaction_id]").inner_text()
+    page.locator(".tabulator-row").first.locator("[tabulator-field=transaction_id]").click()  # the row's link
+    page.get_by_text(first_id).first.wait_for(timeout=20_000)
+    page.get_by_text("payments, newest first").first.wait_for(timeout=20_000)
+    page.wait_for_timeout(1500)
+    shot(page, "investigate")
+    page.get_by_role("button", name="Model").click()
+    page.get_by_text("Threshold simulator").first.wait_for(timeout=20_000)
+    page.get_by_role("button", name="Train new version").wait_for(timeout=20_000)
+    page.wait_for_timeout(1500)  # the curves are drawn on canvas
+    shot(page, "model")
+    page.get_by_role("button", name="Monitoring").click()
+    page.get_by_text("Score PSI").first.wait_for(timeout=60_000)  # drift computes in the background
+    page.get_by_text("REST API latency").first.wait_for(timeout=10_000)
+    page.wait_for_timeout(1500)
+    shot(page, "monitoring")
     page.get_by_role("button", name="Data").click()
     page.get_by_text("generate --seed 0").first.wait_for(timeout=10_000)  # the load, from the database
     assert page.get_by_text("Labelled fraud").count() >= 1
@@ -85,6 +105,22 @@ def test_a_review_decision_in_the_browser_is_stored_with_its_audit(trained, tmp_
     assert errors == []
 
 
+def settled(pager, unlike: int | None = None) -> int:
+    """The pager's alert count once it has stopped changing (and differs from `unlike`)."""
+    seen, since = None, 0.0
+    for _ in range(100):
+        text = pager.inner_text(timeout=10_000)
+        total = int(text.split("·")[1].split()[0].replace(",", "")) if "·" in text else None
+        if total is not None and total == seen and total != unlike and total > 0:
+            since += 0.2
+            if since >= 1.0:
+                return total
+        else:
+            seen, since = total, 0.0
+        pager.page.wait_for_timeout(200)
+    raise AssertionError(f"the pager never settled: {text}")
+
+
 def _csv(download) -> list[dict]:
     import csv
 
@@ -98,11 +134,9 @@ def test_csv_downloads_hold_the_filtered_rows_and_the_flagged_cases(app, watched
     page.get_by_role("button", name="Review queue").click()
     page.get_by_text("Confirm fraud").first.wait_for(timeout=30_000)
     pager = page.get_by_text("alerts", exact=False).filter(has_text="Page 1 of")
-    before = pager.inner_text(timeout=10_000)
+    all_channels = settled(pager)
     page.get_by_label("Channel").select_option("online")  # a filter, so the download must follow it
-    page.get_by_text("alerts", exact=False).filter(has_text="Page 1 of").filter(
-        has_not_text=before).wait_for(timeout=10_000)
-    total = int(pager.inner_text().split("·")[1].split()[0].replace(",", ""))
+    total = settled(pager, unlike=all_channels)
     with page.expect_download() as info:
         page.get_by_role("button", name="Download these alerts").click()
     rows = _csv(info.value)

@@ -1,7 +1,10 @@
 """The Panel application. `fraud-app serve` calls serve(); `panel serve fraud_app/ui/app.py` runs this file."""
 from __future__ import annotations
 
+import html
 import logging
+import secrets
+from pathlib import Path
 
 import panel as pn
 from panel.theme.fast import Fast
@@ -9,6 +12,9 @@ from panel.theme.fast import Fast
 from fraud_app.config import Settings, load_settings, setup_logging
 from fraud_app.store import Store, open_shared
 from fraud_app.ui.datastore import DataStore
+from fraud_app.ui.investigate import InvestigateView
+from fraud_app.ui.model import ModelView
+from fraud_app.ui.monitor import MonitoringView
 from fraud_app.ui.overview import OverviewView
 from fraud_app.ui.review import ReviewView
 from fraud_app.ui.summary import SummaryView
@@ -25,31 +31,48 @@ SYSTEM_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', A
 Fast._resources = {**Fast._resources, "font": {}}
 
 
-VIEWS = {"Overview": OverviewView, "Review queue": ReviewView, "Data": SummaryView}
+VIEWS = {"Overview": OverviewView, "Review queue": ReviewView, "Investigate": InvestigateView,
+         "Model": ModelView, "Monitoring": MonitoringView, "Data": SummaryView}
 
 
 def create_app(store: Store, settings: Settings) -> pn.template.FastListTemplate:
     data = DataStore(store=store, settings=settings)
-    views = {name: view(data_store=data) for name, view in VIEWS.items()}
     # With no scores yet there is nothing to overview: open on the data instead.
-    nav = pn.widgets.RadioButtonGroup(options=list(views), value="Overview" if data.model_version else "Data",
+    nav = pn.widgets.RadioButtonGroup(options=list(VIEWS), value="Overview" if data.model_version else "Data",
                                       orientation="vertical",
                                       button_type="primary", button_style="outline", sizing_mode="stretch_width")
-    page = pn.Column(views[nav.value], sizing_mode="stretch_width")
-    nav.param.watch(lambda event: setattr(page, "objects", [views[event.new]]), "value")
-    if "Investigate" in views:  # a row clicked in any table opens its transaction here
-        data.param.watch(lambda event: event.new and setattr(nav, "value", "Investigate"), "focus")
+    page = pn.Column(sizing_mode="stretch_width")
+    built: dict[str, pn.viewable.Viewable] = {}
+
+    def show(name: str) -> None:
+        # Each view is built on its first visit and then kept: a session opens fast, and rendering a view
+        # again would leave its old bound functions re-querying on every change.
+        if name not in built:
+            built[name] = pn.panel(VIEWS[name](data_store=data))
+        page.objects = [built[name]]
+
+    show(nav.value)
+    nav.param.watch(lambda event: show(event.new), "value")
+    # A row clicked in any table opens its transaction in Investigate.
+    data.param.watch(lambda event: event.new and setattr(nav, "value", "Investigate"), "focus")
     refresh = pn.widgets.Button(name="Refresh", button_type="light", sizing_mode="stretch_width")
     refresh.on_click(lambda event: data.refresh())
     return pn.template.FastListTemplate(
         title=TITLE,
         sidebar=[nav, pn.layout.Divider(), refresh,
-                 pn.pane.Markdown(f"<small>Database<br>`{store.path}`</small>")],
+                 pn.pane.Markdown(f"<small>Database<br>`{store.path}`</small>"), *_signed_in()],
         main=[page],
         accent="#1f5fa8",
         font=SYSTEM_FONT,
         sidebar_width=220,
     )
+
+
+def _signed_in() -> list:
+    if not pn.state.user:
+        return []
+    return [pn.pane.HTML(f"<small>Signed in as <b>{html.escape(pn.state.user)}</b> · "
+                         "<a href='./logout'>sign out</a></small>")]
 
 
 def _origins(settings: Settings) -> list[str]:
@@ -67,7 +90,16 @@ def serve(store: Store, settings: Settings, show: bool = True) -> None:
     log.info("serving on http://%s:%d/ (API under /api/v1/)", settings.address, settings.port)
     pn.serve({"/": lambda: create_app(store, settings)}, address=settings.address, port=settings.port,
              show=show, title=TITLE, websocket_origin=_origins(settings), print_url=True,
-             extra_patterns=api.ROUTES)
+             extra_patterns=api.ROUTES, **_auth(settings))
+
+
+def _auth(settings: Settings) -> dict:
+    """Panel's basic auth when a UI password or users file is set. The REST routes keep their bearer token."""
+    secret = settings.ui_password or (str(settings.ui_users) if settings.ui_users else None)
+    if secret is None:
+        return {}
+    return {"basic_auth": secret, "cookie_secret": settings.cookie_secret or secrets.token_urlsafe(32),
+            "basic_login_template": str(Path(__file__).with_name("login.html"))}
 
 
 if pn.state.served:  # run by `panel serve fraud_app/ui/app.py`: one Store per process, bootstrapped once

@@ -9,6 +9,7 @@ import param
 from panel.viewable import Viewer
 
 from .datastore import DataStore
+from .downloads import csv_download
 
 CARD = dict(font_size="24pt", title_size="10pt")
 
@@ -73,10 +74,15 @@ class OverviewView(Viewer):
             frame = self.data_store.top_risky(by)
             if frame is None:
                 return pn.pane.Markdown("")
-            return pn.Column(f"#### {title}", pn.widgets.Tabulator(
-                frame, show_index=False, disabled=True, sizing_mode="stretch_width", height=300,
-                formatters={"top_score": {"type": "progress", "max": 1, "legend": True, "color": "#c62828"},
-                            "alert_amount": {"type": "money", "precision": 0}}))
+            name = "terminals" if by == "terminal_id" else "cards"
+            return pn.Column(
+                pn.Row(pn.pane.Markdown(f"#### {title}"), pn.HSpacer(),
+                       csv_download(lambda: frame, f"top_{name}.csv", width=130)),
+                pn.widgets.Tabulator(
+                    frame, show_index=False, disabled=True, sizing_mode="stretch_width", height=300,
+                    formatters={"top_score": {"type": "progress", "max": 1, "legend": True, "color": "#c62828"},
+                                "alert_amount": {"type": "money", "precision": 0}}),
+                sizing_mode="stretch_width")
         return table
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -17,6 +17,9 @@ from .datastore import DataStore
 from .downloads import csv_download
 
 PAGE_SIZE = 25
+# What an analyst decides on comes first; where it happened after.
+COLUMNS = ["transaction_id", "timestamp", "amount", "score", "decision", "top reason", "customer_id", "terminal_id",
+           "channel", "status", "analyst"]
 FILTERS = ["dates", "status", "sort", "min_score", "min_amount", "channel", "customer_id", "terminal_id"]
 ACTIONS = {"Confirm fraud": ("confirmed_fraud", "danger"), "Mark legitimate": ("legitimate", "success"),
            "Escalate": ("escalated", "warning")}
@@ -48,7 +51,7 @@ class ReviewView(Viewer):
     sort = param.Selector(default="score", objects=list(cases.SORTS))
     min_score = param.Number(default=0.0, bounds=(0, 1))
     min_amount = param.Number(default=0.0, bounds=(0, None))
-    channel = param.Selector(default="", objects=["", "pos", "online", "atm"])
+    channel = param.Selector(default="", objects={"all": "", "pos": "pos", "online": "online", "atm": "atm"})
     customer_id = param.String(default="")
     terminal_id = param.String(default="")
     message = param.String(default="")
@@ -59,7 +62,8 @@ class ReviewView(Viewer):
         self._table = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, selectable="checkbox",
                                            sizing_mode="stretch_width", height=720, page_size=PAGE_SIZE,
                                            formatters={"score": {"type": "progress", "max": 1, "color": "#c62828", "legend": True},
-                                                       "amount": {"type": "money", "precision": 2}})
+                                                       "amount": {"type": "money", "precision": 2}},
+                                           widths={"top reason": 360})
         self.dates = self.data_store.period
         self.param.watch(lambda *_: setattr(self, "page", 1), FILTERS)
         self.param.watch(self._load, ["page", *FILTERS])
@@ -83,7 +87,7 @@ class ReviewView(Viewer):
             return
         frame, total = self._query(self.page, PAGE_SIZE)
         frame["top reason"] = [_top_reason(r) for r in frame.pop("reasons")]
-        self._table.value = frame
+        self._table.value = frame[[c for c in COLUMNS if c in frame]]
         self._table.selection = []
         self.total = total
 

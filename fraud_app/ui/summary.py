@@ -11,6 +11,7 @@ from panel.viewable import Viewer
 
 from .. import scoring
 from .datastore import DataStore
+from .downloads import csv_download
 from .jobs import BusyError, JobStatus, start
 from .review import analyst
 
@@ -79,8 +80,10 @@ class SummaryView(Viewer):
     def _imports(self, version: int) -> pn.viewable.Viewable:
         frame = pd.DataFrame(self.data_store.imports(),
                              columns=["import", "finished", "source", "by", "rows", "rejected"])
-        return pn.widgets.Tabulator(frame, show_index=False, disabled=True, sizing_mode="stretch_width",
-                                    height=240, name="Imports")
+        return pn.Column(
+            pn.Row(pn.pane.Markdown("### Loads"), pn.HSpacer(), csv_download(lambda: frame, "loads.csv", width=130)),
+            pn.widgets.Tabulator(frame, show_index=False, disabled=True, sizing_mode="stretch_width", height=240),
+            sizing_mode="stretch_width")
 
     def __panel__(self) -> pn.viewable.Viewable:
         version = self.data_store.param.version
@@ -94,7 +97,6 @@ class SummaryView(Viewer):
                                      self.param.error)),
             self.status,
             pn.bind(self._cards, version),
-            pn.pane.Markdown("### Loads"),
             pn.bind(self._imports, version),
             sizing_mode="stretch_width",
         )

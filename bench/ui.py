@@ -1,0 +1,153 @@
+"""The analyst UI on the default 1.75M-transaction database (generated, trained and scored first unless
+--home names a ready one):
+
+1. each view's server-side build (a new session's DataStore and the view's Bokeh models), first and median;
+2. filter changes (the review queue's filters, the Overview's period, a new transaction in Investigate);
+3. the server process's memory (peak RSS) with 5 browser sessions that have opened every view.
+
+Targets on the 2-core reference machine: each build <= 2 s, each filter change <= 0.5 s, 5 sessions <= 2 GB.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_load import free_port, wait_up  # noqa: E402
+
+
+def cli(home: Path, *args: str) -> None:
+    env = {**os.environ, "FRAUD_APP_HOME": str(home), "FRAUD_APP_ENV_FILE": str(home / "none.env")}
+    subprocess.run([str(BIN / "fraud-app"), *args], env=env, check=True, capture_output=True)
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def builds(home: Path, repeats: int) -> None:
+    import panel as pn
+
+    from fraud_app.config import Settings
+    from fraud_app.store import Store
+    from fraud_app.ui.app import VIEWS, create_app
+    from fraud_app.ui.datastore import DataStore
+
+    settings = Settings(home=home)
+    with Store(settings.db_path) as store:
+        print(f"1. server-side build, {repeats} new sessions each (s): first / median")
+        for name, view in {**VIEWS, "whole app (opening view)": None}.items():
+            def build():
+                if view is None:
+                    create_app(store, settings).get_root()
+                else:
+                    pn.panel(view(data_store=DataStore(store=store, settings=settings))).get_root()
+            times = [timed(build) for _ in range(repeats)]
+            print(f"   {name:<26} {times[0]:6.3f} / {statistics.median(times):6.3f}")
+        changes(store, settings)
+
+
+def changes(store, settings) -> None:
+    import panel as pn
+
+    from fraud_app.ui.app import VIEWS
+    from fraud_app.ui.datastore import DataStore
+
+    data = DataStore(store=store, settings=settings)
+    views = {name: view(data_store=data) for name, view in VIEWS.items()}
+    for view in views.values():
+        pn.panel(view).get_root()  # rendered, so a change also updates the Bokeh models, as in a session
+    review = views["Review queue"]
+    last = data.period[1]
+    steps = {
+        "review: min score 0.5": lambda: setattr(review, "min_score", 0.5),
+        "review: channel online": lambda: setattr(review, "channel", "online"),
+        "review: sort by amount": lambda: setattr(review, "sort", "amount"),
+        "review: days, last week": lambda: setattr(review, "dates", (last - dt.timedelta(days=6), last)),
+        "review: next page": lambda: setattr(review, "page", 2),
+        "overview: period, 7 days": lambda: setattr(data, "period", (last - dt.timedelta(days=6), last)),
+        "overview: period, 90 days": lambda: setattr(data, "period", (last - dt.timedelta(days=89), last)),
+    }
+    if "Investigate" in views:
+        ids = review._table.value["transaction_id"].tolist()
+        steps["investigate: open an alert"] = lambda: data.investigate(ids[0])
+        steps["investigate: another"] = lambda: data.investigate(ids[1])
+    print("2. filter changes (s)")
+    worst = 0.0
+    for name, step in steps.items():
+        took = timed(step)
+        worst = max(worst, took)
+        print(f"   {name:<28} {took:6.3f}")
+    print(f"   slowest                      {worst:6.3f}  (target 0.5)")
+
+
+def memory(home: Path, sessions: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from fraud_app.ui.app import VIEWS
+
+    port = free_port()
+    env = {**os.environ, "FRAUD_APP_HOME": str(home), "FRAUD_APP_ENV_FILE": str(home / "none.env")}
+    server = subprocess.Popen([str(BIN / "fraud-app"), "serve", "--port", str(port), "--no-show"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_up(port, "/api/v1/health", server)
+        status = Path(f"/proc/{server.pid}/status")
+
+        def rss(field: str = "VmRSS") -> float:
+            line = next(x for x in status.read_text().splitlines() if x.startswith(field))
+            return int(line.split()[1]) / 1024 / 1024
+
+        print(f"3. server memory (GB): idle {rss():.2f}")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
+            pages = []
+            for i in range(sessions):
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.goto(f"http://127.0.0.1:{port}/")
+                page.get_by_role("button", name="Data").wait_for(timeout=60_000)
+                for name in VIEWS:
+                    page.get_by_role("button", name=name).click()
+                    time.sleep(2.5)
+                pages.append(page)
+                print(f"   after session {i + 1} opened every view: {rss():.2f}")
+            time.sleep(3)
+            print(f"   {sessions} sessions open: {rss():.2f} now, peak {rss('VmHWM'):.2f}  (target 2)")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", type=Path, help="a fraud_app home with a generated, trained and scored database")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sessions", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        if args.home:  # a copy: the benchmark writes (scores on demand, migrations)
+            shutil.copytree(args.home / "data", home / "data", ignore=shutil.ignore_patterns("logs"))
+            shutil.copytree(args.home / "models", home / "models")
+        else:
+            print("generating, training and scoring the default database...", flush=True)
+            for step in (["generate"], ["train"], ["score"]):
+                cli(home, *step)
+        builds(home, args.repeats)
+        memory(home, args.sessions)
+
+
+if __name__ == "__main__":
+    main()

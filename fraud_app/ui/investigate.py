@@ -1,0 +1,264 @@
+"""Investigate: one transaction in full (fields, score, reasons in words), its card's payments over time, its
+terminal's days, and where it sits among all transactions."""
+from __future__ import annotations
+
+import html
+import json
+import threading
+
+import datashader
+import holoviews as hv
+import hvplot.pandas  # noqa: F401  (registers .hvplot and loads the Bokeh backend)
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+from holoviews.operation.datashader import rasterize
+from panel.viewable import Viewer
+
+from ..features import reason_text
+from ..registry import ModelError
+from ..scoring import explain_stored
+from ..store import investigate, queries
+from .datastore import DataStore
+from .downloads import csv_download
+
+GREY, BLUE, ORANGE, RED, GREEN = "#90a4ae", "#1f5fa8", "#ef6c00", "#c62828", "#2e7d32"
+LEVELS = {"low": GREEN, "medium": ORANGE, "high": RED}
+PAGE_SIZE = 10
+CURRENT = "background-color: #dbe7f5; color: #0d2c54; font-weight: 600"  # the transaction shown, in its card's table
+HINT = "Type a transaction id above, or click a transaction id in the Review queue."
+
+# The all-transactions raster needs every scored payment's time, amount and score. Sessions share one copy per
+# process, three numpy columns (~40 MB at 1.75M rows), rather than each querying or holding the table; it is
+# reloaded when the scored model version or the number of transactions changes.
+_points: dict[tuple, pd.DataFrame] = {}
+_points_lock = threading.Lock()
+
+
+def all_points(store, version: str) -> pd.DataFrame:
+    key = (str(store.path), version, queries.transaction_count(store))
+    with _points_lock:
+        if key not in _points:
+            _points.clear()
+            frame = pd.DataFrame(investigate.score_points(store, version), copy=False)
+            frame.attrs["top"] = 1.1 * float(np.quantile(frame["amount"], 0.999)) if len(frame) else 1.0
+            _points[key] = frame
+        return _points[key]
+
+
+def _badge(text: str, colour: str) -> str:
+    return (f'<span style="background:{colour};color:white;border-radius:4px;padding:2px 8px;'
+            f'font-size:11pt;margin-left:8px">{html.escape(text)}</span>')
+
+
+def _label(row: dict) -> str:
+    if row["is_fraud"] is None:
+        return "not labelled"
+    source = f" by {row['label_source']}" if row["label_source"] else ""
+    when = f" on {row['label_time']:%Y-%m-%d}" if row["label_time"] is not None else ""
+    return ("fraud" if row["is_fraud"] else "genuine") + source + when
+
+
+def _fields(row: dict) -> str:
+    p = row["fraud_probability"]
+    case = row["case_status"] or ("open" if row["decision"] in ("review", "decline") else None)  # alerts only
+    if row["analyst"]:
+        case += f" ({row['analyst']}, {row['decided_at']:%Y-%m-%d %H:%M})"
+    items = [("Time", f"{row['timestamp']:%Y-%m-%d %H:%M:%S}"), ("Card", row["customer_id"]),
+             ("Terminal", row["terminal_id"]), ("Amount", f"{row['amount']:,.2f} {row['currency']}"),
+             ("Channel", row["channel"]), ("Merchant category", row["merchant_category"]),
+             ("Country", row["country"]),
+             ("Fraud probability", "not scored" if p is None else f"{p:.2%}"),
+             ("Risk score", None if p is None else f"{row['risk_score']} of 99, {row['risk_level']}"),
+             ("Decision", row["decision"]), ("Model", row["model_version"]), ("Label", _label(row)),
+             ("Case", case), ("Note", row["note"])]
+    cells = "".join(f'<tr><td style="color:#607d8b;padding:3px 16px 3px 0">{k}</td>'
+                    f'<td style="padding:3px 0">{html.escape(str(v))}</td></tr>' for k, v in items if v is not None)
+    return f'<table style="font-size:10.5pt;border-collapse:collapse">{cells}</table>'
+
+
+def _reasons_plot(reasons: list[dict]) -> hv.Bars:
+    frame = pd.DataFrame(reasons[::-1])  # Bokeh draws the first category at the bottom
+    frame["colour"] = [RED if c > 0 else GREEN for c in frame["contribution"]]
+    frame["shown"] = [f"{c:+.2f}" for c in frame["contribution"]]
+    bars = hv.Bars(frame, kdims=["text"], vdims=["contribution", "colour", "shown"])
+    return bars.opts(invert_axes=True, color="colour", responsive=True, height=200, shared_axes=False,
+                     title="Why this score: top reasons", xlabel="", ylabel="contribution to the score (log-odds)",
+                     tools=["hover"], hover_tooltips=[("reason", "@text"), ("contribution", "@shown")],
+                     toolbar=None, default_tools=[], fontsize={"yticks": "10pt"})
+
+
+def _card_plot(card: pd.DataFrame, current: str, customer_id: str) -> hv.Overlay:
+    hover = ["transaction_id", "terminal_id", "score"]
+    groups = [(card, "payment", dict(color=GREY, size=5)),
+              (card[card["alert"]], "alert", dict(color=ORANGE, size=9)),
+              (card[card["fraud"]], "fraud", dict(color=RED, size=12, marker="x", line_width=2)),
+              (card[card["transaction_id"] == current], "this transaction",
+               dict(color=BLUE, size=18, fill_alpha=0, line_width=3))]
+    layers = [hv.Curve(card, "timestamp", "amount").opts(color="#cfd8dc", line_width=1)]
+    layers += [hv.Scatter(part, "timestamp", ["amount", *hover], label=name).opts(tools=["hover"], **style)
+               for part, name, style in groups if len(part)]
+    return hv.Overlay(layers).opts(
+        responsive=True, height=320, shared_axes=False, legend_position="top", legend_cols=4, xlabel="",
+        ylabel="amount", padding=0.05, title=f"Card {customer_id}: {len(card):,} payments")
+
+
+def _terminal_plot(days: pd.DataFrame, row: dict) -> hv.Overlay:
+    days = days.assign(day=pd.to_datetime(days["day"]), share=100 * days["fraud_share_30d"])
+    frauds, total = int(days["frauds"].sum()), int(days["transactions"].sum())
+    count = hv.Dimension("n", label="payments per day")
+
+    def per_day(column: str, only: pd.Series | None = None) -> pd.DataFrame:
+        part = days if only is None else days[only]
+        return part[["day", column]].rename(columns={column: "n"})
+
+    today = days["day"] == pd.Timestamp(row["timestamp"]).normalize()
+    layers = [hv.Curve(per_day("transactions"), "day", count, label="payments").opts(
+        interpolation="steps-mid", color=GREY)]
+    for column, name, style in (("alerts", "alerts", dict(color=ORANGE, size=8)),
+                                ("frauds", "fraud", dict(color=RED, size=11, marker="x", line_width=2))):
+        if days[column].any():
+            layers.append(hv.Scatter(per_day(column, days[column] > 0), "day", count, label=name).opts(**style))
+    layers.append(hv.Scatter(per_day("transactions", today), "day", count, label="this day").opts(
+        color=BLUE, size=16, fill_alpha=0, line_width=3))
+    top = max(5.0, 1.2 * days["share"].max())  # a terminal without fraud keeps a flat line at the bottom
+    layers.append(hv.Curve(days, "day", ("share", "fraud share, 30 days (%)"), label="fraud share, 30d").opts(
+        color=RED, line_dash="dashed", line_width=1.5, ylim=(0, top)))
+    return hv.Overlay(layers).opts(
+        multi_y=True, responsive=True, height=320, shared_axes=False, legend_position="top", legend_cols=5,
+        xlabel="", padding=0.05, title=f"Terminal {row['terminal_id']}: {total:,} payments, {frauds:,} fraud")
+
+
+def _all_plot(points: pd.DataFrame, here: hv.streams.Pipe, top: float) -> hv.Overlay:
+    raster = rasterize(hv.Points(points, ["time", "amount"], ["score"]), aggregator=datashader.mean("score")).opts(
+        cmap="plasma", cnorm="eq_hist", colorbar=True, clabel="mean score", cformatter="%.3g", tools=["hover"],
+        responsive=True, height=380, xlabel="", ylabel="amount", ylim=(0, top),
+        title=f"All {len(points):,} scored transactions: amount over time, coloured by score")
+    marker = hv.DynamicMap(lambda data: hv.Points(data, ["time", "amount"]), streams=[here]).opts(
+        color="#00e5ff", size=16, fill_alpha=0, line_width=3)
+    return (raster * marker).opts(shared_axes=False)
+
+
+def _warm_up() -> None:
+    """Numba compiles datashader's kernels on first use (~1 s). Compile them while the server starts, not in
+    an analyst's first look at a transaction."""
+    tiny = pd.DataFrame({"time": np.array(["2018-01-01", "2018-01-02"], "datetime64[us]"), "amount": [1.0, 2.0],
+                         "score": [0.1, 0.2]})
+    rasterize(hv.Points(tiny, ["time", "amount"], ["score"]), aggregator=datashader.mean("score"), dynamic=False,
+              width=4, height=4)
+
+
+threading.Thread(target=_warm_up, name="datashader-warm-up", daemon=True).start()
+
+
+class InvestigateView(Viewer):
+    data_store = param.ClassSelector(class_=DataStore)
+    transaction_id = param.String(default="", doc="The transaction shown.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._search = pn.widgets.TextInput(label="Transaction id", placeholder="id, then Enter", width=220)
+        self._notice = pn.pane.Alert(HINT, alert_type="info")
+        self._title = pn.pane.Markdown(margin=(0, 10))
+        self._fields = pn.pane.HTML(width=420, margin=(0, 10))
+        self._why = pn.pane.HoloViews(sizing_mode="stretch_width")
+        self._card_plot = pn.pane.HoloViews(sizing_mode="stretch_width")
+        self._terminal_plot = pn.pane.HoloViews(sizing_mode="stretch_width")
+        self._card_title = pn.pane.Markdown(margin=(0, 10))
+        self._card_table = pn.widgets.Tabulator(
+            pd.DataFrame(), show_index=False, disabled=True, selectable=False, sizing_mode="stretch_width",
+            pagination="local", page_size=PAGE_SIZE, layout="fit_data_stretch",
+            formatters={"score": {"type": "progress", "max": 1, "color": RED, "legend": True},
+                        "amount": {"type": "money", "precision": 2},
+                        "fraud": {"type": "tickCross", "crossElement": False},
+                        "alert": {"type": "tickCross", "crossElement": False}})
+        self._detail = pn.Column(
+            self._title, pn.Row(self._fields, self._why, sizing_mode="stretch_width"),
+            pn.Row(self._card_plot, self._terminal_plot, sizing_mode="stretch_width"),
+            pn.Row(self._card_title, pn.HSpacer(),
+                   csv_download(lambda: self._card_table.value, "card_payments.csv", width=130)),
+            self._card_table, visible=False, sizing_mode="stretch_width")
+        self._here = hv.streams.Pipe(data=[])
+        self._all = pn.pane.HoloViews(sizing_mode="stretch_width")
+        self._drawn = (None, None)
+        self.transaction_id = self._search.value = self.data_store.focus or ""
+        self._search.param.watch(self._searched, "value")
+        self._card_table.on_click(self._clicked)
+        self._card_table.style.apply(self._current_row, axis=1)  # kept through every new value
+        self.data_store.param.watch(self._follow, "focus")
+        self.data_store.param.watch(self._load, ["version", "model_version"])
+        self.param.watch(self._load, "transaction_id")
+        self._load()
+
+    def _follow(self, event) -> None:
+        if event.new:  # investigate() passes through None so the same id twice still navigates
+            self.transaction_id = event.new
+            self._search.value = event.new
+
+    def _searched(self, event) -> None:
+        wanted = event.new.strip()
+        if wanted and wanted != self.transaction_id:
+            self.data_store.investigate(wanted)
+
+    def _current_row(self, row: pd.Series) -> list[str]:
+        return [CURRENT if row["transaction_id"] == self.transaction_id else ""] * len(row)
+
+    def _clicked(self, event) -> None:
+        self.data_store.investigate(self._card_table.value["transaction_id"].iloc[event.row])
+
+    def _reasons(self, row: dict) -> list[dict]:
+        stored = json.loads(row["reasons"] or "[]")
+        if stored:
+            return [{**r, "text": reason_text(r["feature"], float("nan") if r["value"] is None else r["value"])}
+                    for r in stored]
+        settings = self.data_store.settings
+        try:
+            return explain_stored(self.data_store.store, settings.models_dir, row["transaction_id"],
+                                  settings.label_delay_days, version=row["model_version"])
+        except ModelError:  # no model to explain with yet: the fields say "not scored"
+            return []
+
+    def _load(self, *_) -> None:
+        data, tid = self.data_store, self.transaction_id
+        row = investigate.transaction(data.store, tid, data.model_version) if tid else None
+        self._show_all(row)
+        if row is None:
+            self._notice.object = f"No transaction with id **{tid}**. {HINT}" if tid else HINT
+            self._notice.alert_type = "warning" if tid else "info"
+            self._notice.visible, self._detail.visible = True, False
+            return
+        # Shown before it is filled: Tabulator drops row styles it receives while hidden.
+        self._notice.visible, self._detail.visible = False, True
+        card = investigate.card_history(data.store, row["customer_id"], data.model_version)
+        days = investigate.terminal_daily(data.store, row["terminal_id"], data.model_version)
+        level = row["risk_level"]
+        self._title.object = f"### Transaction {html.escape(tid)}" + (
+            _badge(f"{level} risk · {row['decision']}", LEVELS.get(level, GREY)) if level else "")
+        self._fields.object = _fields(row)
+        reasons = self._reasons(row)
+        self._why.object = _reasons_plot(reasons) if reasons else None
+        self._card_plot.object = _card_plot(card, tid, row["customer_id"])
+        self._terminal_plot.object = _terminal_plot(days, row)
+        self._card_title.object = f"#### Card {row['customer_id']}: payments, newest first (click one to open it)"
+        shown = card.iloc[::-1].reset_index(drop=True)  # newest first, as a statement reads
+        at = shown.index[shown["transaction_id"] == tid]
+        self._card_table.value = shown
+        self._card_table.page = int(at[0]) // PAGE_SIZE + 1 if len(at) else 1
+
+    def _show_all(self, row: dict | None) -> None:
+        version = self.data_store.model_version
+        points = all_points(self.data_store.store, version) if version else None
+        if points is None:
+            self._all.object, self._drawn = None, (None, None)
+            return
+        # Amounts are skewed: show the usual range (99.9% of payments), stretched to this transaction's amount.
+        top = max(points.attrs["top"], 1.1 * row["amount"]) if row else points.attrs["top"]
+        if self._drawn[0] is not points or self._drawn[1] != top:
+            self._drawn = (points, top)
+            self._all.object = _all_plot(points, self._here, top)
+        self._here.send([] if row is None else [(row["timestamp"], row["amount"])])
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(pn.Row(pn.pane.Markdown("## Investigate"), pn.HSpacer(), self._search),
+                         self._notice, self._detail, self._all, sizing_mode="stretch_width")

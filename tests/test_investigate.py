@@ -1,0 +1,207 @@
+"""Investigate: one transaction in full, its card and terminal, the all-transactions columns, and reasons
+explained on demand for the rows bulk scoring stores without them. A real scored database throughout."""
+import csv
+import datetime as dt
+import json
+import shutil
+
+import panel as pn
+import pytest
+
+from conftest import Server, copy_of, run_cli
+from fraud_app import features, registry, scoring
+from fraud_app.config import load_settings
+from fraud_app.store import Store, cases, investigate, scores
+from fraud_app.ui import investigate as view_module
+from fraud_app.ui.datastore import DataStore
+from fraud_app.ui.investigate import InvestigateView
+
+
+@pytest.fixture(scope="module")
+def scored(trained, tmp_path_factory):
+    """A scored copy (home, db) and `score --out` of every row, reasons included."""
+    home = tmp_path_factory.mktemp("investigate")
+    db = copy_of(trained, home)
+    assert run_cli(home, "--db", str(db), "score").returncode == 0
+    out = home / "all.csv"
+    result = run_cli(home, "--db", str(db), "score", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with open(out, newline="") as f:
+        written = {row["transaction_id"]: row for row in csv.DictReader(f)}
+    return home, db, written
+
+
+@pytest.fixture(scope="module")
+def store(scored):
+    with Store(scored[1]) as s:
+        yield s
+
+
+def one(store: Store, sql: str, *params):
+    return store.cursor().execute(sql, list(params)).fetchall()
+
+
+def approved_id(store: Store) -> str:
+    return one(store, "SELECT transaction_id FROM scores WHERE decision = 'approve' AND reasons = '[]' "
+                      "ORDER BY transaction_id LIMIT 1")[0][0]
+
+
+def flagged_id(store: Store) -> str:
+    return one(store, "SELECT transaction_id FROM scores WHERE decision <> 'approve' ORDER BY transaction_id "
+                      "LIMIT 1")[0][0]
+
+
+def test_a_transaction_comes_with_its_score_case_and_label(scored, tmp_path):
+    db = tmp_path / "e.duckdb"
+    shutil.copy(scored[1], db)
+    with Store(db) as store:
+        tid = flagged_id(store)
+        cases.decide(store, [tid], "confirmed_fraud", "ana", "card stolen")
+        row = investigate.transaction(store, tid, "v1")
+        stored = one(store, "SELECT fraud_probability, decision, reasons FROM scores WHERE transaction_id = ?", tid)
+        assert (row["fraud_probability"], row["decision"], row["reasons"]) == stored[0]
+        paid = one(store, "SELECT timestamp, customer_id, terminal_id, amount FROM transactions "
+                          "WHERE transaction_id = ?", tid)[0]
+        assert (row["timestamp"], row["customer_id"], row["terminal_id"], row["amount"]) == paid
+        assert (row["case_status"], row["analyst"], row["note"]) == ("confirmed_fraud", "ana", "card stolen")
+        assert row["is_fraud"] is True and row["label_source"] == "analyst"
+        assert investigate.transaction(store, "no such id") is None
+
+
+def test_a_cards_payments_and_a_terminals_days_match_sql(store):
+    tid = flagged_id(store)
+    row = investigate.transaction(store, tid, "v1")
+    card = investigate.card_history(store, row["customer_id"], "v1")
+    n, alerts, frauds = one(store, "SELECT count(*), count(*) FILTER (s.decision <> 'approve'), "
+                                   "count(*) FILTER (t.is_fraud) FROM transactions t JOIN scores s "
+                                   "USING (transaction_id) WHERE t.customer_id = ?", row["customer_id"])[0]
+    assert (len(card), card["alert"].sum(), card["fraud"].sum()) == (n, alerts, frauds)
+    assert card["timestamp"].is_monotonic_increasing and tid in set(card["transaction_id"])
+    days = investigate.terminal_daily(store, row["terminal_id"], "v1")
+    n, alerts, frauds, first, last = one(
+        store, "SELECT count(*), count(*) FILTER (s.decision <> 'approve'), count(*) FILTER (t.is_fraud), "
+               "min(t.timestamp)::DATE, max(t.timestamp)::DATE FROM transactions t JOIN scores s "
+               "USING (transaction_id) WHERE t.terminal_id = ?", row["terminal_id"])[0]
+    assert (days["transactions"].sum(), days["alerts"].sum(), days["frauds"].sum()) == (n, alerts, frauds)
+    assert len(days) == (last - first).days + 1  # quiet days too, one row each
+    assert days["fraud_share_30d"].between(0, 1).all()
+
+
+def test_the_raster_columns_are_every_scored_payment(store):
+    points = investigate.score_points(store, "v1")
+    n, total = one(store, "SELECT count(*), sum(t.amount) FROM transactions t JOIN scores s USING (transaction_id) "
+                          "WHERE s.model_version = 'v1'")[0]
+    assert set(points) == {"time", "amount", "score"} and len(points["time"]) == n
+    assert points["amount"].sum() == pytest.approx(total) and points["time"].dtype.kind == "M"
+
+
+def test_the_raster_cache_is_one_per_process_and_follows_the_row_count(scored, tmp_path):
+    db = tmp_path / "e.duckdb"
+    shutil.copy(scored[1], db)
+    with Store(db) as store:
+        first = view_module.all_points(store, "v1")
+        assert view_module.all_points(store, "v1") is first  # a second session reuses it
+        now = dt.datetime(2030, 1, 1)
+        scores.insert_scored(store, [("new", now, "C1", "T1", 12.5, "EUR", None, "pos", None)],
+                             [("new", "v1", 0.5, 50, "medium", "review", "[]", now)])
+        again = view_module.all_points(store, "v1")
+        assert again is not first and len(again) == len(first) + 1
+        assert len(view_module._points) == 1
+
+
+def _bulk(store: Store, models_dir, tid: str) -> tuple[list, list, list]:
+    """The bulk path for tid's day: every payment's features from the whole store, all rows explained."""
+    day = investigate.transaction(store, tid)["timestamp"].date()
+    table = features.batch_features(store, day, day)
+    version, detector = registry.load(store, models_dir)
+    result = scoring.score_matrix(detector, version, table.column("transaction_id"),
+                                  features.feature_matrix(table), explain_all=True)
+    at = table.column("transaction_id").to_pylist().index(tid)
+    cols = [[result.column(f"reason{i}_{part}")[at].as_py() for i in (1, 2, 3)]
+            for part in ("feature", "value", "contribution")]
+    return cols[0], cols[1], cols[2]
+
+
+def test_an_approved_row_is_explained_on_demand_as_the_bulk_path_would(scored, store):
+    home, _, written = scored
+    tid = approved_id(store)
+    reasons = scoring.explain_stored(store, home / "models", tid)
+    assert len(reasons) == 3 and all(set(r) == {"feature", "value", "contribution", "text"} for r in reasons)
+    names, values, contributions = _bulk(store, home / "models", tid)
+    assert [r["feature"] for r in reasons] == names
+    assert [r["value"] for r in reasons] == pytest.approx(values, abs=1e-9, nan_ok=True)
+    assert [r["contribution"] for r in reasons] == pytest.approx(contributions, abs=1e-9)
+    assert scoring.reason_line(reasons) == written[tid]["reasons"]  # as `score --out` wrote it
+
+
+def test_a_flagged_row_explained_again_matches_its_stored_reasons(scored, store):
+    tid = flagged_id(store)
+    stored = json.loads(one(store, "SELECT reasons FROM scores WHERE transaction_id = ?", tid)[0][0])
+    again = scoring.explain_stored(store, scored[0] / "models", tid, version="v1")
+    assert [r["feature"] for r in again] == [r["feature"] for r in stored]
+    assert [r["contribution"] for r in again] == pytest.approx([r["contribution"] for r in stored], abs=1e-9)
+    with pytest.raises(ValueError, match="no stored transaction"):
+        scoring.explain_stored(store, scored[0] / "models", "no such id")
+
+
+def _texts(root) -> str:
+    return " ".join(str(getattr(model, "text", "") or "") for model in root.references())
+
+
+def test_the_view_builds_and_follows_the_focus(scored, store):
+    home, db, _ = scored
+    settings = load_settings({"home": home, "db": db}, environ={}, dotenv_file=home / "none.env")
+    data = DataStore(store=store, settings=settings)
+    view = InvestigateView(data_store=data)
+    root = pn.panel(view).get_root()
+    assert "click a transaction id in the Review queue" in _texts(root)
+    tid = approved_id(store)
+    data.investigate(tid)  # what a click in the review queue does
+    row = investigate.transaction(store, tid)
+    assert view.transaction_id == tid
+    shown = _texts(root)
+    assert f"Transaction {tid}" in shown and row["customer_id"] in shown and row["terminal_id"] in shown
+    reasons = scoring.explain_stored(store, settings.models_dir, tid)
+    assert list(view._why.object.data["text"]) == [r["text"] for r in reasons][::-1]  # top reason drawn on top
+    table = view._card_table
+    at = list(table.value["transaction_id"]).index(tid)
+    assert table.page == at // view_module.PAGE_SIZE + 1  # the page that holds it, where it is highlighted
+    other = table.value["transaction_id"].iloc[0]
+    data.investigate(other)
+    assert view.transaction_id == other and f"Transaction {other}" in _texts(root)
+    data.investigate("no such id")
+    assert "No transaction with id" in _texts(root)
+
+
+def test_in_the_browser_a_review_click_opens_the_transaction_and_its_card_rows_move_the_focus(scored, tmp_path,
+                                                                                               page):
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    local = ("http://127.0.0.1", "ws://127.0.0.1", "blob:http://127.0.0.1", "data:")
+    page.on("request", lambda request: None if request.url.startswith(local)
+            else errors.append(f"outside request: {request.url}"))
+    db = tmp_path / "e.duckdb"
+    shutil.copy(scored[1], db)
+    shutil.copytree(scored[0] / "models", tmp_path / "models")
+    srv = Server(tmp_path, db)
+    try:
+        srv.wait()
+        page.goto(srv.url)
+        page.get_by_role("button", name="Review queue").click()
+        page.get_by_text("Confirm fraud").first.wait_for(timeout=30_000)
+        cell = page.locator(".tabulator-row").first.locator("[tabulator-field=transaction_id]")
+        first_id = cell.inner_text()
+        cell.click()
+        page.get_by_text(f"Transaction {first_id}").first.wait_for(timeout=30_000)
+        page.get_by_text("payments, newest first").first.wait_for(timeout=10_000)
+        rows = page.locator(".tabulator-row")  # now the card's payments
+        row = next(rows.nth(i) for i in range(3)
+                   if rows.nth(i).locator("[tabulator-field=transaction_id]").inner_text() != first_id)
+        other = row.locator("[tabulator-field=transaction_id]").inner_text()
+        row.locator("[tabulator-field=amount]").click()
+        page.get_by_text(f"Transaction {other}").first.wait_for(timeout=30_000)
+        assert page.get_by_placeholder("id, then Enter").input_value() == other
+    finally:
+        srv.stop()
+    assert errors == []

@@ -1,0 +1,148 @@
+"""Drift (PSI) against training, REST latency percentiles, and the Monitoring view, on real databases."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import panel as pn
+import pytest
+
+from conftest import cli_env, copy_of, free_port, run_cli
+from fraud_app import api, monitoring
+from fraud_app.config import load_settings
+from fraud_app.features import FEATURE_NAMES
+from fraud_app.store import Store
+from fraud_app.ui.datastore import DataStore
+from fraud_app.ui.monitor import MonitoringView
+
+rng = np.random.default_rng(7)
+
+
+@pytest.fixture(scope="module")
+def scored(trained, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("monitoring")
+    db = copy_of(trained, tmp)
+    assert run_cli(tmp, "--db", str(db), "score").returncode == 0
+    return tmp, db
+
+
+def settings_for(home: Path, db: Path):
+    return load_settings({"home": home, "db": db}, environ={}, dotenv_file=home / "none.env")
+
+
+def test_psi_is_zero_for_the_same_sample_and_grows_with_the_shift():
+    reference = rng.normal(size=20_000)
+    assert monitoring.psi(reference, reference) == 0
+    assert monitoring.psi(reference, rng.normal(size=20_000)) < 0.01
+    small, large = (monitoring.psi(reference, rng.normal(loc=shift, size=20_000)) for shift in (0.2, 1.0))
+    assert 0.01 < small < monitoring.WATCH < monitoring.SHIFT < large
+    assert [monitoring.status(v) for v in (0.05, 0.1, 0.2, 0.25, 0.3, float("nan"))] == \
+        ["stable", "watch", "watch", "watch", "shift", "n/a"]
+
+
+def test_psi_handles_missing_values_ties_and_constant_columns():
+    some_missing = np.r_[rng.normal(size=9_000), np.full(1_000, np.nan)]
+    assert monitoring.psi(some_missing, some_missing) == 0
+    more_missing = np.r_[rng.normal(size=5_000), np.full(5_000, np.nan)]
+    assert 0.25 < monitoring.psi(some_missing, more_missing) < np.inf
+    constant = np.full(5_000, 3.0)
+    assert monitoring.psi(constant, constant) == 0
+    assert monitoring.shares(constant, monitoring.edges(constant)).tolist() == [1.0, 0.0, 0.0]
+    assert monitoring.SHIFT < monitoring.psi(constant, np.full(5_000, 4.0)) < np.inf
+    flags = (rng.random(10_000) < 0.15).astype(float)  # a 0/1 feature: deciles mostly tie at 0
+    assert monitoring.edges(flags).tolist() == [0.0, 1.0]
+    assert monitoring.psi(flags, flags[::-1]) == 0
+    assert 0 < monitoring.psi(flags, (rng.random(10_000) < 0.3).astype(float)) < np.inf
+    all_missing = np.full(1_000, np.nan)
+    assert np.isfinite(monitoring.psi(all_missing, rng.normal(size=1_000)))
+    assert np.isnan(monitoring.psi([], [1.0])) and np.isnan(monitoring.psi([1.0], []))
+
+
+def test_drift_on_the_trained_database(scored):
+    _, db = scored
+    with Store(db) as store:
+        result = monitoring.drift(store, "v1")
+        job = monitoring.drift_job(store, "v1")
+        assert monitoring.drift_job(store, "v1") is job  # a second session shares the computation
+        shared = job.future.result(timeout=120)
+    frame = result.features
+    assert sorted(frame.feature) == sorted(FEATURE_NAMES) and len(frame) == len(FEATURE_NAMES)
+    assert np.isfinite(frame.psi).all() and (frame.psi >= 0).all() and frame.psi.is_monotonic_decreasing
+    assert set(frame.status) <= {"stable", "watch", "shift"}
+    assert np.isfinite(result.score_psi) and result.now_rows > 0 and result.reference.rows > 0
+    assert (result.now[1] - result.now[0]).days == 6 and result.reference.score_rows >= result.reference.rows
+    for name in ("score", *FEATURE_NAMES):
+        hist = result.histograms[name]
+        assert hist.training.sum() == pytest.approx(1) and hist.now.sum() == pytest.approx(1)
+    assert shared.features.equals(frame) and shared.score_psi == result.score_psi
+
+
+def test_the_view_builds_then_shows_drift(scored):
+    home, db = scored
+    with Store(db) as store:
+        view = MonitoringView(data_store=DataStore(store=store, settings=settings_for(home, db)))
+        pn.panel(view.__panel__()).get_root()
+        view._job.future.result(timeout=120)
+        view._poll()  # what the session's periodic callback does
+        assert not view.computing and not view.error and len(view.result.features) == len(FEATURE_NAMES)
+        root = pn.panel(view.__panel__()).get_root()
+    assert root is not None and view._feature.value == view.result.features.feature.iloc[0]
+    if not api.latency_summary():  # this process serves no API
+        assert "No API requests" in view._latency().object
+
+
+# The API's latency window lives in the serving process: this script serves the app and API on a free port,
+# calls it over HTTP, and prints what latency_summary() and the view report before and after.
+SERVED = """
+import json, sys, time
+from pathlib import Path
+import panel as pn, requests
+from fraud_app import api
+from fraud_app.config import load_settings
+from fraud_app.store import Store
+from fraud_app.ui.datastore import DataStore
+from fraud_app.ui.monitor import MonitoringView
+
+home, db, port = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+out = {"unconfigured": api.latency_summary()}
+store = Store(db)
+settings = load_settings({"home": home, "db": db}, environ={}, dotenv_file=home / "none.env")
+api.configure(store, settings)
+view = MonitoringView(data_store=DataStore(store=store, settings=settings))
+out["before"], out["note"] = api.latency_summary(), view._latency().object
+server = pn.serve({"/": lambda: pn.pane.Markdown("fraud_app")}, port=port, threaded=True, show=False,
+                  extra_patterns=api.ROUTES)
+url = f"http://127.0.0.1:{port}/api/v1/"
+for _ in range(100):
+    try:
+        requests.get(url + "health", timeout=5)
+        break
+    except requests.ConnectionError:
+        time.sleep(0.1)
+for i in range(40):
+    tx = {"transaction_id": f"lat-{i}", "timestamp": "2018-06-20T12:00:00Z", "customer_id": "C00011",
+          "terminal_id": "T00100", "amount": 20.0 + i}
+    assert requests.post(url + "score", json=tx, timeout=30).status_code == 200
+for _ in range(50):  # a request is recorded in on_finish, just after its reply reaches the client
+    out["after"] = api.latency_summary()
+    if out["after"].get("/api/v1/score", {}).get("count") == 40:
+        break
+    time.sleep(0.1)
+out["table"] = view._latency()[0].value.to_dict("records")
+server.stop()
+print(json.dumps(out))
+"""
+
+
+def test_latency_percentiles_after_real_requests(trained, tmp_path):
+    db = copy_of(trained, tmp_path)
+    done = subprocess.run([sys.executable, "-c", SERVED, str(tmp_path), str(db), str(free_port())],
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path, env=cli_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["unconfigured"] == {} and out["before"] == {} and "No API requests" in out["note"]
+    score = out["after"]["/api/v1/score"]
+    assert score["count"] == 40 and 0 < score["p50"] <= score["p95"] <= score["p99"] < 30_000
+    assert out["after"]["/api/v1/health"]["count"] >= 1
+    assert [row["route"] for row in out["table"]] == sorted(out["after"])
