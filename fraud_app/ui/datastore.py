@@ -50,10 +50,18 @@ class DataStore(param.Parameterized):
     def imports(self) -> list[tuple]:
         return queries.imports(self.store)
 
-    def _scored(self, fn, *args, **kwargs):
+    def _scored(self, fn, *args):
+        """fn's answer for the current version and period, asked once: the Overview and Monitoring views
+        both draw the daily figures, and each such query joins the period's scores."""
         if self.model_version is None or self.period is None:
             return None
-        return fn(self.store, self.model_version, *self.period, *args, **kwargs)
+        state = (self.version, self.model_version, tuple(self.period))
+        if getattr(self, "_answers_for", None) != state:
+            self._answers_for, self._answers = state, {}
+        key = (fn.__name__, *args)
+        if key not in self._answers:
+            self._answers[key] = fn(self.store, self.model_version, *self.period, *args)
+        return self._answers[key]
 
     @param.depends("version", "period", "model_version")
     def kpis(self) -> dict | None:

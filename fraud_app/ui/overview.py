@@ -66,6 +66,7 @@ class OverviewView(Viewer):
         plot = wide.hvplot.bar(x="bin", y=["genuine", "fraud"], stacked=True, logy=True, rot=45,
                                title="Score distribution (log scale)", xlabel="fraud probability",
                                ylabel="transactions", responsive=True, height=280, color=["#90a4ae", "#c62828"],
+                               ylim=(0.5, None),
                                shared_axes=False)
         return pn.pane.HoloViews(plot, sizing_mode="stretch_width")
 
