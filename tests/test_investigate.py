@@ -7,6 +7,7 @@ import shutil
 
 import panel as pn
 import pytest
+from playwright.sync_api import expect
 
 from conftest import Server, copy_of, run_cli
 from fraud_app import features, registry, scoring
@@ -201,7 +202,8 @@ def test_in_the_browser_a_review_click_opens_the_transaction_and_its_card_rows_m
         other = row.locator("[tabulator-field=transaction_id]").inner_text()
         row.locator("[tabulator-field=amount]").click()
         page.get_by_text(f"Transaction {other}").first.wait_for(timeout=30_000)
-        assert page.get_by_placeholder("id, then Enter").input_value() == other
+        # The title and the input are separate models; the input may follow a moment later.
+        expect(page.get_by_placeholder("id, then Enter")).to_have_value(other, timeout=10_000)
     finally:
         srv.stop()
     assert errors == []
