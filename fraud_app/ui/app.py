@@ -42,14 +42,18 @@ def create_app(store: Store, settings: Settings) -> pn.template.FastListTemplate
                                       orientation="vertical",
                                       button_type="primary", button_style="outline", sizing_mode="stretch_width")
     page = pn.Column(sizing_mode="stretch_width")
-    built: dict[str, pn.viewable.Viewable] = {}
+    built: dict[str, tuple[pn.viewable.Viewer, pn.viewable.Viewable]] = {}
 
     def show(name: str) -> None:
         # Each view is built on its first visit and then kept: a session opens fast, and rendering a view
-        # again would leave its old bound functions re-querying on every change.
+        # again would leave its old bound functions re-querying on every change. Views out of sight
+        # skip redrawing until shown again (ui/view.py).
         if name not in built:
-            built[name] = pn.panel(VIEWS[name](data_store=data))
-        page.objects = [built[name]]
+            view = VIEWS[name](data_store=data)
+            built[name] = view, pn.panel(view)
+        for other, (view, _) in built.items():
+            view.on_screen = other == name
+        page.objects = [built[name][1]]
 
     show(nav.value)
     nav.param.watch(lambda event: show(event.new), "value")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
 import param
 
 from ..config import Settings
@@ -50,31 +49,12 @@ class DataStore(param.Parameterized):
     def imports(self) -> list[tuple]:
         return queries.imports(self.store)
 
-    def _scored(self, fn, *args):
-        """fn's answer for the current version and period, asked once: the Overview and Monitoring views
-        both draw the daily figures, and each such query joins the period's scores."""
+    @param.depends("version", "period", "model_version")
+    def scored_period(self) -> analytics.Period | None:
+        """The period's aggregates, asked once per state: the Overview and Monitoring views both draw them."""
         if self.model_version is None or self.period is None:
             return None
         state = (self.version, self.model_version, tuple(self.period))
-        if getattr(self, "_answers_for", None) != state:
-            self._answers_for, self._answers = state, {}
-        key = (fn.__name__, *args)
-        if key not in self._answers:
-            self._answers[key] = fn(self.store, self.model_version, *self.period, *args)
-        return self._answers[key]
-
-    @param.depends("version", "period", "model_version")
-    def kpis(self) -> dict | None:
-        return self._scored(analytics.kpis)
-
-    @param.depends("version", "period", "model_version")
-    def daily(self) -> pd.DataFrame | None:
-        return self._scored(analytics.daily)
-
-    @param.depends("version", "period", "model_version")
-    def score_histogram(self) -> pd.DataFrame | None:
-        return self._scored(analytics.score_histogram)
-
-    @param.depends("version", "period", "model_version")
-    def top_risky(self, by: str) -> pd.DataFrame | None:
-        return self._scored(analytics.top_risky, by)
+        if getattr(self, "_period_for", None) != state:
+            self._period_for, self._period = state, analytics.period(self.store, self.model_version, *self.period)
+        return self._period

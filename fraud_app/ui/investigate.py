@@ -14,14 +14,13 @@ import pandas as pd
 import panel as pn
 import param
 from holoviews.operation.datashader import rasterize
-from panel.viewable import Viewer
 
 from ..features import reason_text
 from ..registry import ModelError
 from ..scoring import explain_stored
 from ..store import investigate, queries
-from .datastore import DataStore
 from .downloads import csv_download
+from .view import View
 
 GREY, BLUE, ORANGE, RED, GREEN = "#90a4ae", "#1f5fa8", "#ef6c00", "#c62828", "#2e7d32"
 LEVELS = {"low": GREEN, "medium": ORANGE, "high": RED}
@@ -152,8 +151,8 @@ def _warm_up() -> None:
 threading.Thread(target=_warm_up, name="datashader-warm-up", daemon=True).start()
 
 
-class InvestigateView(Viewer):
-    data_store = param.ClassSelector(class_=DataStore)
+class InvestigateView(View):
+    follows = ("version", "model_version")
     transaction_id = param.String(default="", doc="The transaction shown.")
 
     def __init__(self, **params):
@@ -187,7 +186,7 @@ class InvestigateView(Viewer):
         self._card_table.on_click(self._clicked)
         self._card_table.style.apply(self._current_row, axis=1)  # kept through every new value
         self.data_store.param.watch(self._follow, "focus")
-        self.data_store.param.watch(self._load, ["version", "model_version"])
+        self.param.watch(self._load, "drawn")
         self.param.watch(self._load, "transaction_id")
         self._load()
 

@@ -6,16 +6,15 @@ import hvplot.pandas  # noqa: F401  (registers .hvplot)
 import pandas as pd
 import panel as pn
 import param
-from panel.viewable import Viewer
 
 from .. import backtest, registry, scoring
 from ..store import analytics
-from .datastore import DataStore
 from .downloads import csv_download
 from .jobs import BusyError, JobStatus, start
 from .retrain import TrainingPanel
 from .review import analyst
 from .thresholds import ThresholdPanel
+from .view import View
 
 NONE = "(none)"
 FORMATS = {"AUC": {"type": "money", "precision": 3}, "AP": {"type": "money", "precision": 3},
@@ -49,8 +48,8 @@ def versions_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-class ModelView(Viewer):
-    data_store = param.ClassSelector(class_=DataStore)
+class ModelView(View):
+    follows = ("version",)
     version = param.Selector(default=None, objects=[], doc="The version to inspect, promote or tune.")
     compare = param.Selector(default=NONE, objects=[NONE], doc="A second version to compare with.")
     message = param.String(default="")
@@ -64,7 +63,7 @@ class ModelView(Viewer):
                                            max_height=240, formatters=FORMATS)
         self._confirm = pn.Column(visible=False, sizing_mode="stretch_width")
         self._sync()
-        self.data_store.param.watch(self._sync, "version")
+        self.param.watch(self._sync, "drawn")
         self.param.watch(lambda e: setattr(self.thresholds, "version", e.new), "version")
         self.thresholds.version = self.version
 

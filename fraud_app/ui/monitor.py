@@ -8,12 +8,11 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
-from panel.viewable import Viewer
 
 from .. import api, monitoring
 from ..features import FEATURE_NAMES
-from .datastore import DataStore
 from .downloads import csv_download
+from .view import View
 
 COLORS = {"stable": "#2e7d32", "watch": "#e08a00", "shift": "#c62828", "n/a": "#90a4ae"}
 TINTS = {"stable": "#e8f5e9", "watch": "#fff3e0", "shift": "#ffebee", "n/a": "#eceff1"}
@@ -51,8 +50,7 @@ def _histogram(frame: pd.DataFrame, title: str) -> hv.Overlay:
                         shared_axes=False, toolbar="right"))
 
 
-class MonitoringView(Viewer):
-    data_store = param.ClassSelector(class_=DataStore)
+class MonitoringView(View):
     result = param.Parameter(default=None, doc="The drift on show (monitoring.Drift), once computed.")
     computing = param.Boolean(default=False)
     error = param.String(default="")
@@ -68,7 +66,7 @@ class MonitoringView(Viewer):
         self._feature = pn.widgets.Select(label="Feature", options=FEATURE_NAMES, width=280)
         # Made once and placed in each new drift layout, so old layouts leave no live callbacks behind.
         self._feature_plot = pn.panel(pn.bind(self._feature_histogram, self._feature, self.param.result))
-        self.data_store.param.watch(self._start, ["version", "model_version", "period"])
+        self.param.watch(self._start, "drawn")
 
     # -- drift, computed on a worker thread and polled ----------------------------------------------------
     def _start(self, *_) -> None:
@@ -122,7 +120,8 @@ class MonitoringView(Viewer):
             start=bounds[0] if bounds else None, end=bounds[1] if bounds else None)
 
     def _volumes(self, *_) -> pn.viewable.Viewable:
-        frame = self.data_store.daily()
+        scored = self.data_store.scored_period()
+        frame = scored.daily if scored is not None else None
         if frame is None or frame.empty:
             return pn.pane.Alert("No scores yet: train a model and score the data.", alert_type="info")
         frame = frame.assign(day=pd.to_datetime(frame["day"]),
@@ -225,15 +224,13 @@ class MonitoringView(Viewer):
         self._start()
         if self._layout is not None:  # the app asks again on every visit; a new layout would re-query per visit
             return self._layout
-        ds = self.data_store
-        deps = (ds.param.version, ds.param.period, ds.param.model_version)
         self._layout = pn.Column(
             pn.Row(pn.pane.Markdown("## Monitoring"), pn.HSpacer(), self._period_picker()),
-            pn.panel(pn.bind(self._volumes, *deps)),
+            pn.panel(pn.bind(self._volumes, self.param.drawn)),
             pn.pane.Markdown("### Drift against training"),
             pn.panel(pn.bind(self._drift, self.param.result, self.param.computing, self.param.error)),
             pn.pane.Markdown("### REST API latency"),
-            pn.panel(pn.bind(self._latency, ds.param.version)),
+            pn.panel(pn.bind(self._latency, self.param.drawn)),
             sizing_mode="stretch_width",
         )
         return self._layout

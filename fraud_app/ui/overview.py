@@ -5,11 +5,9 @@ from __future__ import annotations
 import hvplot.pandas  # noqa: F401  (registers .hvplot)
 import pandas as pd
 import panel as pn
-import param
-from panel.viewable import Viewer
 
-from .datastore import DataStore
 from .downloads import csv_download
+from .view import View
 
 CARD = dict(font_size="24pt", title_size="10pt")
 
@@ -18,8 +16,7 @@ def _money(value: float) -> str:
     return f"{value:,.0f}"
 
 
-class OverviewView(Viewer):
-    data_store = param.ClassSelector(class_=DataStore)
+class OverviewView(View):
 
     def _period_picker(self) -> pn.widgets.DateRangePicker:
         bounds = self.data_store.bounds
@@ -29,9 +26,10 @@ class OverviewView(Viewer):
         return picker
 
     def _kpis(self, *_) -> pn.viewable.Viewable:
-        k = self.data_store.kpis()
-        if k is None:
+        scored = self.data_store.scored_period()
+        if scored is None:
             return pn.pane.Alert("No scores yet: train a model and score the data.", alert_type="info")
+        k = scored.kpis
         cards = [
             pn.indicators.Number(name="Transactions", value=int(k["transactions"]), format="{value:,}", **CARD),
             pn.indicators.Number(name="Alerts", value=int(k["alerts"]), format="{value:,}", **CARD),
@@ -45,7 +43,8 @@ class OverviewView(Viewer):
         return pn.FlexBox(*cards, gap="28px")
 
     def _over_time(self, *_) -> pn.viewable.Viewable:
-        frame = self.data_store.daily()
+        scored = self.data_store.scored_period()
+        frame = scored.daily if scored is not None else None
         if frame is None or frame.empty:
             return pn.pane.Markdown("")
         frame = frame.assign(day=pd.to_datetime(frame["day"]))
@@ -55,7 +54,8 @@ class OverviewView(Viewer):
         return pn.pane.HoloViews(plot, sizing_mode="stretch_width")
 
     def _distribution(self, *_) -> pn.viewable.Viewable:
-        frame = self.data_store.score_histogram()
+        scored = self.data_store.scored_period()
+        frame = scored.histogram if scored is not None else None
         if frame is None or frame.empty:
             return pn.pane.Markdown("")
         wide = frame.pivot_table(index="bin", columns="fraud", values="n", fill_value=0)
@@ -72,7 +72,8 @@ class OverviewView(Viewer):
 
     def _top(self, by: str, title: str):
         def table(*_) -> pn.viewable.Viewable:
-            frame = self.data_store.top_risky(by)
+            scored = self.data_store.scored_period()
+            frame = scored.top_risky(by) if scored is not None else None
             if frame is None:
                 return pn.pane.Markdown("")
             name = "terminals" if by == "terminal_id" else "cards"
@@ -87,7 +88,7 @@ class OverviewView(Viewer):
         return table
 
     def __panel__(self) -> pn.viewable.Viewable:
-        deps = (self.data_store.param.version, self.data_store.param.period, self.data_store.param.model_version)
+        deps = (self.param.drawn,)
         return pn.Column(
             pn.Row(pn.pane.Markdown("## Overview"), pn.HSpacer(), self._period_picker()),
             pn.panel(pn.bind(self._kpis, *deps)),

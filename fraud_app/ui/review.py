@@ -8,12 +8,11 @@ import json
 import pandas as pd
 import panel as pn
 import param
-from panel.viewable import Viewer
 
 from ..features import reason_text
 from ..scoring import case_rows, decide_cases, reason_line
 from ..store import cases
-from .datastore import DataStore
+from .view import View
 from .downloads import csv_download
 
 PAGE_SIZE = 25
@@ -43,8 +42,8 @@ def _top_reason(raw: str | None) -> str:
     return reason_text(r["feature"], float("nan") if r["value"] is None else r["value"])
 
 
-class ReviewView(Viewer):
-    data_store = param.ClassSelector(class_=DataStore)
+class ReviewView(View):
+    follows = ("version", "model_version")
     page = param.Integer(default=1, bounds=(1, None))
     dates = param.DateRange(default=None, doc="Alerts on these days, both inclusive.")
     status = param.Selector(default="undecided", objects=list(cases.STATUSES))
@@ -67,7 +66,7 @@ class ReviewView(Viewer):
         self.dates = self.data_store.period
         self.param.watch(lambda *_: setattr(self, "page", 1), FILTERS)
         self.param.watch(self._load, ["page", *FILTERS])
-        self.data_store.param.watch(self._load, ["version", "model_version"])
+        self.param.watch(self._load, "drawn")
         # A click on an id opens it in Investigate; the checkboxes still select rows for a decision.
         self._table.on_click(lambda event: self.data_store.investigate(event.value), column="transaction_id")
         self._note = pn.widgets.TextInput(placeholder="note for the decision (optional)", sizing_mode="stretch_width")

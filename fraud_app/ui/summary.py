@@ -7,17 +7,16 @@ from pathlib import Path
 import pandas as pd
 import panel as pn
 import param
-from panel.viewable import Viewer
 
 from .. import scoring
-from .datastore import DataStore
 from .downloads import csv_download
 from .jobs import BusyError, JobStatus, start
 from .review import analyst
+from .view import View
 
 
-class SummaryView(Viewer):
-    data_store = param.ClassSelector(class_=DataStore)
+class SummaryView(View):
+    follows = ("version",)
     error = param.String(default="")
 
     def __init__(self, **params):
@@ -86,7 +85,7 @@ class SummaryView(Viewer):
             sizing_mode="stretch_width")
 
     def __panel__(self) -> pn.viewable.Viewable:
-        version = self.data_store.param.version
+        version = self.param.drawn
         return pn.Column(
             pn.pane.Markdown("## Data"),
             pn.Row(self._file, self._import,
