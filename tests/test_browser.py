@@ -29,11 +29,25 @@ def watched(page):
     return page, errors
 
 
+# The tallest scroll height on the page, shadow roots included (Panel renders each component in one).
+TALLEST = """() => {
+  let tallest = 0;
+  const walk = root => root.querySelectorAll('*').forEach(e => {
+    tallest = Math.max(tallest, e.scrollHeight);
+    if (e.shadowRoot) walk(e.shadowRoot);
+  });
+  walk(document);
+  return tallest;
+}"""
+
+
 def shot(page, name: str) -> None:
     """The whole view: the template scrolls inside its main area, so the window grows to fit it first."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate("Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight))")
-    page.set_viewport_size({"width": 1400, "height": min(max(height, 900), 4000)})
+    for _ in range(2):  # a taller window can lay the view out taller again
+        height = page.evaluate(TALLEST)
+        page.set_viewport_size({"width": 1400, "height": min(max(height, 900), 4000)})
+        page.wait_for_timeout(300)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     page.set_viewport_size({"width": 1400, "height": 900})
 
