@@ -1,8 +1,9 @@
-"""REST API (CONTRACTS §3) as Tornado handlers on Panel's own server.
+"""REST API (docs/rest-api.md) as Tornado handlers on Panel's own server.
 
-Two ways in, one set of handlers:
-- `fraud-app serve` passes ROUTES to pn.serve(extra_patterns=...);
-- `panel serve fraud_app/ui/app.py --plugins fraud_app.api` reads ROUTES from this module.
+Two ways in, one set of handlers, each handed the process's application object:
+- `fraud-app serve` passes routes(app) to pn.serve(extra_patterns=...);
+- `panel serve fraud_app/ui/app.py --plugins fraud_app.api` reads ROUTES from this module at server start,
+  which builds and starts the application object then (not in the first request).
 """
 from __future__ import annotations
 
@@ -12,61 +13,28 @@ import json
 import logging
 import threading
 import time
-from collections import defaultdict, deque
 from typing import Any
 
-import numpy as np
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler
 
 from . import __version__
-from .config import Settings, load_settings
+from .application import FraudApp, served_app
 from .importer import FieldError, parse_record
-from .scoring import LiveScorer, NoModelError, set_live
-from .store import Store, StoreError, models, open_shared, queries
+from .live import ConflictError, NoModelError
+from .store import StoreError, models, queries
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
-LATENCY_WINDOW = 10_000  # recent requests per route behind the latency percentiles
 
 
 class Service:
-    """What every handler shares in this process: settings, the store, the live scorer and metrics."""
+    """What every handler shares: the application object, its settings, and the per-client rate limit."""
 
-    def __init__(self, store: Store, settings: Settings):
-        from prometheus_client import CollectorRegistry, Counter, Histogram
-
-        self.store, self.settings = store, settings
-        self.scorer = LiveScorer(store, settings.models_dir, settings.label_delay_days)
-        set_live(self.scorer)
-        self.registry = CollectorRegistry()
-        self.scores_total = Counter("fraud_app_scores_total", "Transactions scored through the API",
-                                    registry=self.registry)
-        self.flagged_total = Counter("fraud_app_flagged_total", "Scored transactions flagged for review or decline",
-                                     registry=self.registry)
-        self.latency = Histogram("fraud_app_score_latency_seconds", "Time to score and store one request",
-                                 buckets=(.001, .002, .003, .005, .0075, .01, .015, .025, .05, .1, .25, .5, 1),
-                                 registry=self.registry)
-        self.requests = Counter("fraud_app_http_requests_total", "API requests by route and status",
-                                ["route", "status"], registry=self.registry)
+    def __init__(self, app: FraudApp):
+        self.app, self.settings = app, app.settings
         self._buckets: dict[str, list[float]] = {}
         self._bucket_lock = threading.Lock()
-        # Prometheus' histogram buckets are too coarse for percentiles on the monitoring page; these are exact.
-        self.durations: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=LATENCY_WINDOW))
-        self._durations_lock = threading.Lock()
-
-    def record(self, route: str, seconds: float) -> None:
-        with self._durations_lock:
-            self.durations[route].append(seconds)
-
-    def percentiles(self) -> dict[str, dict[str, float]]:
-        with self._durations_lock:  # copy, so requests are not held up while the percentiles are worked out
-            recent = {route: list(window) for route, window in self.durations.items() if window}
-        out = {}
-        for route in sorted(recent):
-            p50, p95, p99 = np.percentile(1000 * np.array(recent[route]), [50, 95, 99])
-            out[route] = {"count": len(recent[route]), "p50": float(p50), "p95": float(p95), "p99": float(p99)}
-        return out
 
     def allow(self, client: str) -> bool:
         """Token bucket per client: `rate_limit` requests a second, bursts up to twice that. 0 disables."""
@@ -84,47 +52,20 @@ class Service:
             return True
 
 
-_service: Service | None = None
-_service_lock = threading.Lock()
-
-
-def configure(store: Store, settings: Settings) -> Service:
-    """`fraud-app serve` sets the service up before serving; `panel serve` gets it lazily."""
-    global _service
-    with _service_lock:
-        _service = Service(store, settings)
-    return _service
-
-
-def latency_summary() -> dict[str, dict[str, float]]:
-    """Per route, over its last LATENCY_WINDOW requests: count, p50, p95, p99 in ms. {} before the API has
-    served anything in this process (or when it is not part of this server)."""
-    current = _service  # never start the service just to report on it
-    return current.percentiles() if current is not None else {}
-
-
-def service() -> Service:
-    global _service
-    with _service_lock:
-        if _service is None:
-            settings = load_settings()
-            _service = Service(open_shared(settings.db_path), settings)
-        return _service
-
-
 class ApiError(HTTPError):
-    """An error the client caused or must know about, sent as CONTRACTS §3's error object."""
+    """An error the client caused or must know about, sent as the documented error object. `stored` is the
+    stored result a 409 refers to."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None, stored: Any = None):
         super().__init__(status)
-        self.code, self.message, self.field = code, message, field
+        self.code, self.message, self.field, self.stored = code, message, field, stored
 
 
 class ApiHandler(RequestHandler):
     route = ""
 
-    def initialize(self) -> None:
-        self.svc = service()
+    def initialize(self, svc: Service) -> None:
+        self.svc = svc
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
@@ -152,6 +93,8 @@ class ApiHandler(RequestHandler):
             body = {"code": error.code, "message": error.message}
             if error.field:
                 body["field"] = error.field
+            if error.status_code == 409:
+                body["stored"] = error.stored
         elif isinstance(error, StoreError):  # the database, not the request, is at fault
             self.set_status(503)
             body = {"code": "unavailable", "message": str(error)}
@@ -162,8 +105,7 @@ class ApiHandler(RequestHandler):
         self.finish(json.dumps({"error": body}))
 
     def on_finish(self) -> None:
-        self.svc.requests.labels(self.route, str(self.get_status())).inc()
-        self.svc.record(self.route, self.request.request_time())
+        self.svc.app.metrics.request_done(self.route, self.get_status(), self.request.request_time())
 
     def json_body(self) -> Any:
         try:
@@ -198,19 +140,21 @@ class ScoreHandler(ApiHandler):
     route = "/api/v1/score"
 
     async def post(self) -> None:
+        app = self.svc.app
         records, batch = _records(self.json_body(), self.svc.settings.currency)
         started = time.perf_counter()
         try:
             # Scoring takes about a millisecond on the event loop; the durable write is awaited, not
             # blocked on, so the UI's sessions and other requests go on meanwhile.
-            job = self.svc.scorer.begin(records)
+            job = app.begin_scoring(records)
         except NoModelError as exc:
             raise ApiError(503, "no_model", str(exc)) from None
+        except ConflictError as exc:
+            field = f"transactions[{exc.index}].transaction_id" if batch else "transaction_id"
+            raise ApiError(409, "conflict", exc.message, field, stored=exc.stored) from None
         await asyncio.gather(*(asyncio.wrap_future(w) for w in job.writes), return_exceptions=True)
-        results = self.svc.scorer.finish(job)
-        self.svc.latency.observe(time.perf_counter() - started)
-        self.svc.scores_total.inc(len(results))
-        self.svc.flagged_total.inc(sum(r["decision"] != "approve" for r in results))
+        results = app.finish_scoring(job)
+        app.metrics.latency.observe(time.perf_counter() - started)
         self.send({"results": results} if batch else results[0])
 
 
@@ -230,7 +174,7 @@ class LabelsHandler(ApiHandler):
         if not isinstance(source, str) or not 1 <= len(source) <= 64:
             raise ApiError(422, "invalid", "must be a string of 1 to 64 characters", "source")
         found = await IOLoop.current().run_in_executor(
-            None, self.svc.scorer.add_label, str(tx), body["is_fraud"], source, f"api:{self.request.remote_ip}")
+            None, self.svc.app.label, str(tx), body["is_fraud"], source, f"api:{self.request.remote_ip}")
         if not found:
             raise ApiError(422, "unknown_transaction", f"no stored transaction {tx!r}", "transaction_id")
         self.send({"transaction_id": str(tx), "is_fraud": body["is_fraud"], "source": source, "recorded": True})
@@ -241,11 +185,11 @@ class HealthHandler(ApiHandler):
 
     def get(self) -> None:
         try:
-            n = queries.transaction_count(self.svc.store)
+            n = queries.transaction_count(self.svc.app.store)
         except Exception as exc:  # the database is what health reports on; never a 500 here
-            self.send({"status": "degraded", "model_version": self.svc.scorer.version, "error": str(exc)}, 503)
+            self.send({"status": "degraded", "model_version": self.svc.app.model_version, "error": str(exc)}, 503)
             return
-        version = self.svc.scorer.version
+        version = self.svc.app.model_version
         self.send({"status": "ok" if version else "degraded", "model_version": version, "transactions": n,
                    "version": __version__}, 200 if version else 503)
 
@@ -254,7 +198,7 @@ class ModelHandler(ApiHandler):
     route = "/api/v1/model"
 
     def get(self) -> None:
-        row = models.active_version(self.svc.store)
+        row = models.active_version(self.svc.app.store)
         if row is None:
             raise ApiError(503, "no_model", "no model in use yet: train one first")
         self.send({"version": row["version"], "trained_at": row["created_at"],
@@ -283,8 +227,21 @@ class MetricsHandler(ApiHandler):
     def get(self) -> None:
         from prometheus_client import generate_latest
 
-        self.finish(generate_latest(self.svc.registry))
+        self.finish(generate_latest(self.svc.app.metrics.registry))
 
 
-ROUTES = [(handler.route, handler, {}) for handler in
-          (ScoreHandler, LabelsHandler, HealthHandler, ModelHandler, OpenApiHandler, MetricsHandler)]
+HANDLERS = (ScoreHandler, LabelsHandler, HealthHandler, ModelHandler, OpenApiHandler, MetricsHandler)
+
+
+def routes(app: FraudApp) -> list[tuple]:
+    """The API's Tornado routes, each handed the application object."""
+    svc = Service(app)
+    return [(handler.route, handler, {"svc": svc}) for handler in HANDLERS]
+
+
+def __getattr__(name: str):
+    # `panel serve --plugins fraud_app.api` reads ROUTES once, at server start: that is when the process's
+    # application object is built, so the first request finds it ready.
+    if name == "ROUTES":
+        return routes(served_app())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""`fraud-app [--db PATH] COMMAND`: see ../shared/CONTRACTS.md §2."""
+"""`fraud-app [--db PATH] COMMAND`: see docs/cli.md."""
 from __future__ import annotations
 
 import argparse
@@ -48,7 +48,7 @@ def _non_negative(text: str) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (CONTRACTS §2), pointing at --help for the rest."""
+    """argparse, but a usage error is one line (docs/cli.md), pointing at --help for the rest."""
 
     def error(self, message: str):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
@@ -138,6 +138,12 @@ def _open_store(settings: Settings):
     return Store(settings.db_path)
 
 
+def _open_app(settings: Settings):
+    from .application import FraudApp
+
+    return FraudApp(settings)
+
+
 def cmd_generate(args, settings: Settings) -> int:
     import pyarrow.compute as pc
 
@@ -166,14 +172,14 @@ def cmd_generate(args, settings: Settings) -> int:
 
 
 def cmd_import(args, settings: Settings) -> int:
-    from .importer import import_file, parse_mapping
+    from .importer import parse_mapping
 
     mapping = parse_mapping(args.map)
-    store = _open_store(settings)
+    app = _open_app(settings)
     with console_progress("import") as progress:
-        report = import_file(store, args.file, mapping, currency=settings.currency,
-                             skip_invalid=args.skip_invalid, rejects_path=args.rejects,
-                             actor=_actor(), progress=progress)
+        # Scoring is its own command here: `import` stays as fast as loading the file.
+        report = app.import_file(args.file, mapping, skip_invalid=args.skip_invalid, rejects_path=args.rejects,
+                                 score=False, actor=_actor(), progress=progress)
     for line in report.lines():
         print(line, file=sys.stderr)
     if report.imported == 0 and report.rejected:
@@ -187,28 +193,21 @@ def cmd_import(args, settings: Settings) -> int:
 def cmd_train(args, settings: Settings) -> int:
     import json
 
-    from .training import train
-
-    store = _open_store(settings)
+    app = _open_app(settings)
     with console_progress("train") as progress:
-        result = train(store, models_dir=settings.models_dir, train_start=args.train_start,
-                       train_end=args.train_end, delay_days=args.delay_days, test_days=args.test_days,
-                       label_delay_days=settings.label_delay_days, alert_budget=settings.alert_budget,
-                       review_cost=settings.review_cost, seed=args.seed, promote=args.promote, actor=_actor(),
-                       progress=progress)
+        result = app.train(train_start=args.train_start, train_end=args.train_end, delay_days=args.delay_days,
+                           test_days=args.test_days, seed=args.seed, promote=args.promote, actor=_actor(),
+                           progress=progress)
     print(json.dumps(result))
     return 0
 
 
 def cmd_score(args, settings: Settings) -> int:
-    from .scoring import score_stored
-
     if args.start and args.end and args.start > args.end:
         raise UsageError(f"--start {args.start} is after --end {args.end}")
-    store = _open_store(settings)
+    app = _open_app(settings)
     with console_progress("score") as progress:
-        result = score_stored(store, start=args.start, end=args.end, out=args.out, models_dir=settings.models_dir,
-                              label_delay_days=settings.label_delay_days, actor=_actor(), progress=progress)
+        result = app.score_stored(args.start, args.end, out=args.out, actor=_actor(), progress=progress)
     where = args.out or "the database"
     print(f"scored {result['scored']:,} transactions with {result['model_version']} "
           f"({result['flagged']:,} flagged) into {where} in {result['seconds']:.1f} s")
@@ -216,9 +215,7 @@ def cmd_score(args, settings: Settings) -> int:
 
 
 def cmd_export(args, settings: Settings) -> int:
-    from .scoring import export_cases
-
-    n = export_cases(_open_store(settings), args.out, status=args.status, start=args.start, end=args.end)
+    n = _open_app(settings).export_cases(args.out, status=args.status, start=args.start, end=args.end)
     print(f"exported {n:,} {args.status} cases to {args.out}")
     return 0
 
@@ -237,18 +234,16 @@ def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
 
 
 def cmd_serve(args, settings: Settings) -> int:
-    from .bootstrap import ensure_demo_data, ensure_model
-    from .store import open_shared
-
     _check_bind(settings.address, settings, args.allow_insecure)
-    store = open_shared(settings.db_path)
+    app = _open_app(settings)
     with console_progress("first start: demo data") as progress:
-        ensure_demo_data(store, settings, progress)
+        app.ensure_demo_data(progress)
     with console_progress("first start: model") as progress:
-        ensure_model(store, settings, progress)
+        app.ensure_model(progress)
+    app.start()
     from .ui.app import serve
 
-    serve(store, settings, show=not args.no_show)
+    serve(app, show=not args.no_show)
     return 0
 
 

@@ -60,7 +60,8 @@ class Settings:
         return Path(self.db) if self.db else self.home / "data" / "fraud.duckdb"
 
     @property
-    def models_dir(self) -> Path:
+    def models_root(self) -> Path:
+        """Each database keeps its model files in a folder of its own under this one (FraudApp.models_dir)."""
         return self.home / "models"
 
     @property

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-RISK_LEVELS = ("low", "medium", "high")
-DECISIONS = ("approve", "review", "decline")
+from .store.schema import DECISIONS, RISK_LEVELS
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -66,7 +65,9 @@ class Detector:
 
     def decide(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(risk_score 0-99, risk_level, decision) for calibrated probabilities."""
-        level = (p >= self.thresholds["review"]).astype(np.int8) + (p >= self.thresholds["decline"])
+        level = np.zeros(len(p), np.int8)
+        for name in DECISIONS[1:]:  # thresholds rise with the decisions
+            level += p >= self.thresholds[name]
         risk_score = np.minimum(np.floor(p * 100), 99).astype(np.int16)
         return risk_score, np.asarray(RISK_LEVELS)[level], np.asarray(DECISIONS)[level]
 

@@ -204,10 +204,6 @@ class Job:
         self.fraction, self.message = fraction, message
 
 
-_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift")  # one at a time: each query uses every core
-_lock = threading.Lock()
-_jobs: OrderedDict[tuple, Job] = OrderedDict()
-_references: OrderedDict[tuple, Reference] = OrderedDict()
 KEEP = 4
 
 
@@ -218,49 +214,59 @@ def _remember(cache: OrderedDict, key: tuple, value) -> None:
         cache.popitem(last=False)
 
 
-def _run(job: Job, store: Store, version: str, now_days: int, end: dt.date | None, label_delay_days: int) -> Drift:
-    row = models.get_version(store, version)
-    if row is None or row["train_start"] is None:
-        raise ValueError(f"model version {version!r} has no training window")
-    # New payments arrive through the API all day; they change "now" but not the training window, so the
-    # reference is kept until the window's own rows change.
-    key = (str(store.path), version, reads.row_count(store, row["train_start"], row["train_end"]), label_delay_days)
-    started = time.perf_counter()
-    with _lock:
-        ref = _references.get(key)
-    if ref is None:
-        ref = reference(store, version, label_delay_days=label_delay_days, progress=job.progress)
-        with _lock:
-            _remember(_references, key, ref)
-        log.info("drift reference of %s: %d rows in %.1f s", version, ref.rows, time.perf_counter() - started)
-    result = drift(store, version, now_days, end, label_delay_days=label_delay_days, ref=ref, progress=job.progress)
-    job.progress(1.0, "Done")
-    log.info("drift of %s to %s: %d rows in %.1f s, %.1f s in all", version, result.now[1], result.now_rows,
-             result.seconds, time.perf_counter() - started)
-    return result
+class DriftJobs:
+    """Drift computations of one store, shared by every session of the process (the application object
+    owns one). One runs at a time: each query uses every core."""
 
+    def __init__(self, store: Store, label_delay_days: int = 7):
+        self.store, self.label_delay_days = store, label_delay_days
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift")
+        self._lock = threading.Lock()
+        self._jobs: OrderedDict[tuple, Job] = OrderedDict()
+        self._references: OrderedDict[tuple, Reference] = OrderedDict()
 
-def drift_job(store: Store, version: str, end: dt.date | None = None, *, now_days: int = 7,
-              label_delay_days: int = 7) -> Job:
-    """The drift of `version` to `end`, computed at most once per process for the same data: sessions that
-    ask for the same (version, stored rows, end) share one job and its result. Featurising takes seconds,
-    so it runs on a worker thread and callers poll the job instead of blocking a page."""
-    key = (str(store.path), version, reads.row_count(store), end, now_days, label_delay_days)
-    with _lock:
-        job = _jobs.get(key)
-        if job is not None and not (job.future.done() and job.future.exception() is not None):
-            return job
-        job = Job()
-        _remember(_jobs, key, job)
+    def job(self, version: str, end: dt.date | None = None, *, now_days: int = 7) -> Job:
+        """The drift of `version` to `end`, computed at most once for the same data: sessions that ask for
+        the same (version, stored rows, end) share one job and its result. Featurising takes seconds, so it
+        runs on a worker thread and callers poll the job instead of blocking a page."""
+        key = (version, reads.row_count(self.store), end, now_days)
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and not (job.future.done() and job.future.exception() is not None):
+                return job
+            job = Job()
+            _remember(self._jobs, key, job)
 
-    def run() -> None:
-        if not job.future.set_running_or_notify_cancel():
-            return
-        try:
-            job.future.set_result(_run(job, store, version, now_days, end, label_delay_days))
-        except Exception as exc:  # shown to the analyst; the log keeps the traceback
-            log.exception("drift of %s failed", version)
-            job.future.set_exception(exc)
+        def run() -> None:
+            if not job.future.set_running_or_notify_cancel():
+                return
+            try:
+                job.future.set_result(self._run(job, version, now_days, end))
+            except Exception as exc:  # shown to the analyst; the log keeps the traceback
+                log.exception("drift of %s failed", version)
+                job.future.set_exception(exc)
 
-    _pool.submit(run)
-    return job
+        self._pool.submit(run)
+        return job
+
+    def _run(self, job: Job, version: str, now_days: int, end: dt.date | None) -> Drift:
+        store, delay = self.store, self.label_delay_days
+        row = models.get_version(store, version)
+        if row is None or row["train_start"] is None:
+            raise ValueError(f"model version {version!r} has no training window")
+        # New payments arrive through the API all day; they change "now" but not the training window, so the
+        # reference is kept until the window's own rows change.
+        key = (version, reads.row_count(store, row["train_start"], row["train_end"]))
+        started = time.perf_counter()
+        with self._lock:
+            ref = self._references.get(key)
+        if ref is None:
+            ref = reference(store, version, label_delay_days=delay, progress=job.progress)
+            with self._lock:
+                _remember(self._references, key, ref)
+            log.info("drift reference of %s: %d rows in %.1f s", version, ref.rows, time.perf_counter() - started)
+        result = drift(store, version, now_days, end, label_delay_days=delay, ref=ref, progress=job.progress)
+        job.progress(1.0, "Done")
+        log.info("drift of %s to %s: %d rows in %.1f s, %.1f s in all", version, result.now[1], result.now_rows,
+                 result.seconds, time.perf_counter() - started)
+        return result

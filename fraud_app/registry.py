@@ -73,6 +73,8 @@ def load(store: Store, models_dir: Path, version: str | None = None) -> tuple[st
         raise ModelError(f"no model version {version!r}" if version else
                          "no model in use yet: run `fraud-app train` first")
     path = Path(models_dir) / row["path"]
+    if not path.exists() and (Path(models_dir).parent / row["path"]).exists():
+        path = Path(models_dir).parent / row["path"]  # saved before each database had its own folder
     if not path.exists():
         raise ModelError(f"model {row['version']}: file {path} is missing")
     actual = sha256(path)

@@ -144,9 +144,10 @@ def _thresholds(p: np.ndarray, y: np.ndarray, days: int, budget: int) -> dict[st
 
 def train(store: Store, *, models_dir, train_start: dt.date | None = None, train_end: dt.date | None = None,
           delay_days: int = 7, test_days: int = 7, label_delay_days: int = 7, alert_budget: int = 100,
-          review_cost: float = 5.0, seed: int = 0, promote: bool = False, actor: str | None = None,
+          review_cost: float = 5.0, seed: int = 0, actor: str | None = None,
           progress: Progress | None = None) -> dict:
-    """Train, backtest and register a model version. Returns the contract's JSON object (and more)."""
+    """Train, backtest and register a model version; putting it in use is the caller's choice.
+    Returns the `train` command's JSON object (and more)."""
     step = progress or (lambda fraction, message: None)
     started = time.perf_counter()
     w = plan(store, train_start, train_end, delay_days, test_days)
@@ -230,11 +231,8 @@ def train(store: Store, *, models_dir, train_start: dt.date | None = None, train
                                              "test_start": str(w.test_start), "test_end": str(w.test_end)},
                             metrics=metrics, actor=actor)
     backtests.save(store, version, table.column("transaction_id").filter(pa.array(test_rows)), p_test)
-    first = registry.models.active_version(store) is None
-    if promote or first:
-        registry.promote(store, models_dir, version, actor)
     step(1.0, f"model {version}: test AP {metrics.get('average_precision') or 0:.3f}")
-    return {"model_version": version, "promoted": bool(promote or first), "model": best,
+    return {"model_version": version, "model": best,
             "train_start": str(w.train_start), "train_end": str(w.train_end),
             "test_start": str(w.test_start), "test_end": str(w.test_end),
             "train_transactions": int(train_rows.sum()), "train_known_frauds": int(y_train[train_rows].sum()),

@@ -118,6 +118,20 @@ def trained(tmp_path_factory):
     return home, db, json.loads(result.stdout)
 
 
+def app_of(trained, tmp_path: Path, **settings):
+    """An application object on a private copy of the trained database (close it when done)."""
+    from fraud_app.application import FraudApp
+    from fraud_app.config import Settings
+
+    return FraudApp(Settings(home=tmp_path, db=copy_of(trained, tmp_path), **settings))
+
+
+def models_of(home: Path, db: Path) -> Path:
+    """Where the app keeps this database's model files under `home`."""
+    with Store(db) as store:
+        return home / "models" / store.database_id
+
+
 def copy_of(trained, tmp_path: Path) -> Path:
     """A private copy of the trained database and its models under tmp_path."""
     home, db, _ = trained

@@ -43,12 +43,14 @@ def test_kpis_daily_and_top_lists_agree(scored):
 def test_a_hidden_view_redraws_only_when_shown_again(scored, tmp_path):
     import panel as pn
 
+    from fraud_app.application import FraudApp
     from fraud_app.config import Settings
     from fraud_app.ui.datastore import DataStore
     from fraud_app.ui.overview import OverviewView
 
-    with Store(scored) as store:
-        data = DataStore(store=store, settings=Settings(home=tmp_path, db=scored))
+    app = FraudApp(Settings(home=tmp_path, db=scored))
+    with app.store:
+        data = DataStore(app=app)
         view = OverviewView(data_store=data)
         pn.panel(view).get_root()
         first = data.scored_period()

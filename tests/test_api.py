@@ -5,7 +5,7 @@ import pytest
 import requests
 
 from conftest import BIN, Server, copy_of
-from fraud_app.api import ROUTES
+from fraud_app.api import HANDLERS
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -38,8 +38,7 @@ def error_of(response, status):
     return error
 
 
-@pytest.mark.parametrize("route, method", [(r[0], "POST" if "score" in r[0] or "labels" in r[0] else "GET")
-                                           for r in ROUTES])
+@pytest.mark.parametrize("route, method", [(h.route, "POST" if hasattr(h, "post") else "GET") for h in HANDLERS])
 def test_every_route_needs_the_token(server, route, method):
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
         error_of(call(server, method, route, {}, headers=headers), 401)
@@ -53,14 +52,22 @@ def test_score_one_then_again_is_idempotent(server):
     assert result["transaction_id"] == "api-1" and 0 <= result["fraud_probability"] <= 1
     assert result["risk_level"] in ("low", "medium", "high") and result["decision"] in ("approve", "review", "decline")
     assert len(result["reasons"]) == 3 and all(r["text"] for r in result["reasons"])
-    assert call(server, "POST", "/api/v1/score", tx(1, amount=5000)).json() == result
+    assert call(server, "POST", "/api/v1/score", tx(1)).json() == result  # a retry gets the stored result
+    conflict = error_of(call(server, "POST", "/api/v1/score", tx(1, amount=5000)), 409)
+    assert conflict["field"] == "transaction_id" and conflict["stored"] == result
+    again = error_of(call(server, "POST", "/api/v1/score", {"transactions": [tx(2), tx(1, amount=5000)]}), 409)
+    assert again["field"] == "transactions[1].transaction_id" and again["stored"] == result
+    assert call(server, "POST", "/api/v1/score", tx(2)).status_code == 200  # the refused batch stored nothing
 
 
 def test_score_batch(server):
-    response = call(server, "POST", "/api/v1/score", {"transactions": [tx(10), tx(11), tx(10)]})
+    response = call(server, "POST", "/api/v1/score", {"transactions": [tx(10), tx(11)]})
     results = response.json()["results"]
-    assert [r["transaction_id"] for r in results] == ["api-10", "api-11", "api-10"]
-    assert results[0] == results[2]
+    assert [r["transaction_id"] for r in results] == ["api-10", "api-11"]
+    assert call(server, "POST", "/api/v1/score", {"transactions": [tx(11), tx(10)]}).json()["results"] == results[::-1]
+    repeated = error_of(call(server, "POST", "/api/v1/score", {"transactions": [tx(12), tx(13), tx(12)]}), 409)
+    assert repeated["field"] == "transactions[2].transaction_id"
+    assert call(server, "POST", "/api/v1/score", tx(12)).status_code == 200  # the refused batch stored nothing
 
 
 @pytest.mark.parametrize("body, field", [
@@ -96,7 +103,7 @@ def test_health_model_openapi_metrics(server):
     model = call(server, "GET", "/api/v1/model").json()
     assert model["version"] == "v1" and model["thresholds"]["review"] > 0 and "average_precision" in model["metrics"]
     spec = call(server, "GET", "/api/v1/openapi.json").json()
-    assert spec["openapi"].startswith("3.") and set(spec["paths"]) == {r[0] for r in ROUTES}
+    assert spec["openapi"].startswith("3.") and set(spec["paths"]) == {h.route for h in HANDLERS}
     call(server, "POST", "/api/v1/score", tx(40))
     metrics = call(server, "GET", "/metrics").text
     for name in ("fraud_app_scores_total", "fraud_app_flagged_total", "fraud_app_score_latency_seconds_bucket",

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import copy_of, run_cli
+from conftest import copy_of, models_of, run_cli
 from fraud_app import registry, training
 from fraud_app.features import FEATURE_NAMES
 from fraud_app.store import Store, models
@@ -74,12 +74,12 @@ def test_score_stores_every_transaction_with_reasons(trained, tmp_path):
 
 def test_tampered_model_file_is_refused(trained, tmp_path):
     db = copy_of(trained, tmp_path)
-    model_file = tmp_path / "models" / "v1.skops"
+    model_file = models_of(tmp_path, db) / "v1.skops"
     data = bytearray(model_file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     model_file.write_bytes(bytes(data))
     with Store(db) as s, pytest.raises(registry.ModelError, match="does not match its recorded sha256"):
-        registry.load(s, tmp_path / "models")
+        registry.load(s, model_file.parent)
     result = run_cli(tmp_path, "--db", str(db), "score")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "refusing to load it" in result.stderr
@@ -89,14 +89,15 @@ def test_promote_and_rollback(trained, tmp_path):
     db = copy_of(trained, tmp_path)
     second = run_cli(tmp_path, "--db", str(db), "train", "--seed", "2")
     assert second.returncode == 0 and json.loads(second.stdout)["promoted"] is False
+    folder = models_of(tmp_path, db)
     with Store(db) as s:
         assert models.active_version(s)["version"] == "v1"
-        registry.promote(s, tmp_path / "models", "v2", "tester")
+        registry.promote(s, folder, "v2", "tester")
         assert models.active_version(s)["version"] == "v2"
-        assert registry.rollback(s, tmp_path / "models", "tester") == "v1"
+        assert registry.rollback(s, folder, "tester") == "v1"
         assert [v["status"] for v in registry.versions(s)] == ["active", "rolled_back"]
         with pytest.raises(registry.ModelError, match="no earlier model version"):
-            registry.rollback(s, tmp_path / "models", "tester")
+            registry.rollback(s, folder, "tester")
         row = models.get_version(s, "v2")
         assert row["sha256"] and row["metrics"]["average_precision"] > 0
         assert row["library_versions"]["lightgbm"] and row["features"] == FEATURE_NAMES
@@ -152,3 +153,25 @@ def test_export_writes_the_cases_with_reasons_and_decisions(trained, tmp_path):
     assert {"fraud_probability", "decision", "reasons", "analyst", "note"} <= decided.keys()
     bad = run_cli(tmp_path, "--db", str(db), "export", "--status", "maybe", "--out", str(out))
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_two_databases_under_one_home_keep_their_own_model_files(trained, tmp_path):
+    first = copy_of(trained, tmp_path)
+    second = tmp_path / "other.duckdb"
+    size = ["--customers", "300", "--terminals", "600", "--days", "60", "--seed", "5"]
+    assert run_cli(tmp_path, "--db", str(second), "generate", *size).returncode == 0
+    trained_second = run_cli(tmp_path, "--db", str(second), "train")
+    assert trained_second.returncode == 0, trained_second.stderr
+    assert json.loads(trained_second.stdout)["model_version"] == "v1"  # the same name as the first's v1
+    assert models_of(tmp_path, first) != models_of(tmp_path, second)
+    for db in (first, second):  # each still loads its own v1: neither file was overwritten
+        result = run_cli(tmp_path, "--db", str(db), "score")
+        assert result.returncode == 0, result.stderr
+
+
+def test_a_model_saved_before_per_database_folders_still_loads(trained, tmp_path):
+    db = copy_of(trained, tmp_path)
+    folder = models_of(tmp_path, db)
+    (folder / "v1.skops").rename(tmp_path / "models" / "v1.skops")
+    with Store(db) as s:
+        assert registry.load(s, folder)[0] == "v1"

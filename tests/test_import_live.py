@@ -1,7 +1,6 @@
 """Importing while the app runs (the Data view's path): all or nothing, scored at once, and history for
 live scoring."""
-from conftest import copy_of, count, write
-from fraud_app import scoring
+from conftest import app_of, count, write
 from fraud_app.features import FEATURE_NAMES
 from fraud_app.importer import parse_record
 from fraud_app.store import Store
@@ -10,28 +9,26 @@ HEADER = "transaction_id,timestamp,customer_id,terminal_id,amount\n"
 
 
 def test_an_import_is_scored_and_becomes_live_history(trained, tmp_path):
-    db = copy_of(trained, tmp_path)
-    with Store(db) as store:
-        live = scoring.LiveScorer(store, tmp_path / "models")
-        scoring.set_live(live)
-        try:
-            probe = parse_record({"transaction_id": "probe", "timestamp": "2018-06-15T12:00:00",
-                                  "customer_id": "C-NEW", "terminal_id": "T00001", "amount": 10}, "EUR")
-            before = dict(zip(FEATURE_NAMES, live.engine.compute(probe)))["cust_count_1h"]
-            rows = "".join(f"imp-{i},2018-06-15 11:{10 + i:02d}:00,C-NEW,T00001,{20 + i}\n" for i in range(6))
-            steps = []
-            report = scoring.import_transactions(store, write(tmp_path / "new.csv", HEADER + rows),
-                                                 models_dir=tmp_path / "models", currency="EUR", actor="ana",
-                                                 progress=lambda f, m: steps.append(f))
-            after = dict(zip(FEATURE_NAMES, live.engine.compute(probe)))["cust_count_1h"]
-            [again] = live.score([parse_record({"transaction_id": "imp-0", "timestamp": "2018-06-15T11:10:00",
-                                                "customer_id": "C-NEW", "terminal_id": "T00001", "amount": 20},
-                                               "EUR")])
-        finally:
-            scoring.set_live(None)
+    app = app_of(trained, tmp_path)
+    app.start()
+    store, live = app.store, app.live
+    try:
+        probe = parse_record({"transaction_id": "probe", "timestamp": "2018-06-15T12:00:00",
+                              "customer_id": "C-NEW", "terminal_id": "T00001", "amount": 10}, "EUR")
+        before = dict(zip(FEATURE_NAMES, live.engine.compute(probe)))["cust_count_1h"]
+        rows = "".join(f"imp-{i},2018-06-15 11:{10 + i:02d}:00,C-NEW,T00001,{20 + i}\n" for i in range(6))
+        steps = []
+        report = app.import_file(write(tmp_path / "new.csv", HEADER + rows), actor="ana",
+                                 progress=lambda f, m: steps.append(f))
+        after = dict(zip(FEATURE_NAMES, live.engine.compute(probe)))["cust_count_1h"]
+        [again] = live.score([parse_record({"transaction_id": "imp-0", "timestamp": "2018-06-15T11:10:00",
+                                            "customer_id": "C-NEW", "terminal_id": "T00001", "amount": 20},
+                                           "EUR")])
         scored = store.cursor().execute("SELECT count(*) FROM scores WHERE transaction_id LIKE 'imp-%' "
                                         "AND model_version = 'v1'").fetchone()[0]
         n = count(store)
+    finally:
+        app.close()
     assert report.imported == 6 and before == 0 and after == 6
     assert scored == 6 and steps == sorted(steps) and steps[-1] == 1.0
     assert again["model_version"] == "v1" and n == trained_count(trained) + 6  # a repeat is not stored again
@@ -43,12 +40,11 @@ def trained_count(trained) -> int:
 
 
 def test_a_file_with_one_bad_row_imports_nothing_and_names_it(trained, tmp_path):
-    db = copy_of(trained, tmp_path)
     rows = "ok-1,2018-06-15 11:00:00,C1,T1,5\nok-2,2018-06-15 11:01:00,C1,T1,-3\n"
-    with Store(db) as store:
+    app = app_of(trained, tmp_path)
+    with app.store as store:
         before = count(store)
-        report = scoring.import_transactions(store, write(tmp_path / "bad.csv", HEADER + rows),
-                                             models_dir=tmp_path / "models", currency="EUR")
+        report = app.import_file(write(tmp_path / "bad.csv", HEADER + rows))
         assert count(store) == before
     assert report.imported == 0 and report.rejected == 1
     assert report.lines()[0].startswith("line 3: amount")

@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 
 from conftest import Server, copy_of, run_cli
 from fraud_app import features, registry, scoring
-from fraud_app.config import load_settings
+from fraud_app.application import FraudApp
+from fraud_app.config import Settings
 from fraud_app.store import Store, cases, investigate, scores
 from fraud_app.ui import investigate as view_module
 from fraud_app.ui.datastore import DataStore
@@ -33,9 +34,15 @@ def scored(trained, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def store(scored):
-    with Store(scored[1]) as s:
-        yield s
+def app(scored):
+    app = FraudApp(Settings(home=scored[0], db=scored[1]))
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def store(app):
+    return app.store
 
 
 def one(store: Store, sql: str, *params):
@@ -99,15 +106,16 @@ def test_the_raster_columns_are_every_scored_payment(store):
 def test_the_raster_cache_is_one_per_process_and_follows_the_row_count(scored, tmp_path):
     db = tmp_path / "e.duckdb"
     shutil.copy(scored[1], db)
-    with Store(db) as store:
-        first = view_module.all_points(store, "v1")
-        assert view_module.all_points(store, "v1") is first  # a second session reuses it
+    app = FraudApp(Settings(home=scored[0], db=db))
+    with app.store as store:
+        first = app.score_points("v1")
+        assert app.score_points("v1") is first  # a second session reuses it
         now = dt.datetime(2030, 1, 1)
         scores.insert_scored(store, [("new", now, "C1", "T1", 12.5, "EUR", None, "pos", None)],
                              [("new", "v1", 0.5, 50, "medium", "review", "[]", now)])
-        again = view_module.all_points(store, "v1")
+        again = app.score_points("v1")
         assert again is not first and len(again) == len(first) + 1
-        assert len(view_module._points) == 1
+        assert len(app._points) == 1
 
 
 def _bulk(store: Store, models_dir, tid: str) -> tuple[list, list, list]:
@@ -123,36 +131,34 @@ def _bulk(store: Store, models_dir, tid: str) -> tuple[list, list, list]:
     return cols[0], cols[1], cols[2]
 
 
-def test_an_approved_row_is_explained_on_demand_as_the_bulk_path_would(scored, store):
-    home, _, written = scored
+def test_an_approved_row_is_explained_on_demand_as_the_bulk_path_would(scored, app, store):
+    written = scored[2]
     tid = approved_id(store)
-    reasons = scoring.explain_stored(store, home / "models", tid)
+    reasons = app.explain(tid)
     assert len(reasons) == 3 and all(set(r) == {"feature", "value", "contribution", "text"} for r in reasons)
-    names, values, contributions = _bulk(store, home / "models", tid)
+    names, values, contributions = _bulk(store, app.models_dir, tid)
     assert [r["feature"] for r in reasons] == names
     assert [r["value"] for r in reasons] == pytest.approx(values, abs=1e-9, nan_ok=True)
     assert [r["contribution"] for r in reasons] == pytest.approx(contributions, abs=1e-9)
     assert scoring.reason_line(reasons) == written[tid]["reasons"]  # as `score --out` wrote it
 
 
-def test_a_flagged_row_explained_again_matches_its_stored_reasons(scored, store):
+def test_a_flagged_row_explained_again_matches_its_stored_reasons(app, store):
     tid = flagged_id(store)
     stored = json.loads(one(store, "SELECT reasons FROM scores WHERE transaction_id = ?", tid)[0][0])
-    again = scoring.explain_stored(store, scored[0] / "models", tid, version="v1")
+    again = app.explain(tid, version="v1")
     assert [r["feature"] for r in again] == [r["feature"] for r in stored]
     assert [r["contribution"] for r in again] == pytest.approx([r["contribution"] for r in stored], abs=1e-9)
     with pytest.raises(ValueError, match="no stored transaction"):
-        scoring.explain_stored(store, scored[0] / "models", "no such id")
+        app.explain("no such id")
 
 
 def _texts(root) -> str:
     return " ".join(str(getattr(model, "text", "") or "") for model in root.references())
 
 
-def test_the_view_builds_and_follows_the_focus(scored, store):
-    home, db, _ = scored
-    settings = load_settings({"home": home, "db": db}, environ={}, dotenv_file=home / "none.env")
-    data = DataStore(store=store, settings=settings)
+def test_the_view_builds_and_follows_the_focus(app, store):
+    data = DataStore(app=app)
     view = InvestigateView(data_store=data)
     root = pn.panel(view).get_root()
     assert "click a transaction id in the Review queue" in _texts(root)
@@ -162,7 +168,7 @@ def test_the_view_builds_and_follows_the_focus(scored, store):
     assert view.transaction_id == tid
     shown = _texts(root)
     assert f"Transaction {tid}" in shown and row["customer_id"] in shown and row["terminal_id"] in shown
-    reasons = scoring.explain_stored(store, settings.models_dir, tid)
+    reasons = app.explain(tid)
     assert list(view._why.object.data["text"]) == [r["text"] for r in reasons][::-1]  # top reason drawn on top
     table = view._card_table
     at = list(table.value["transaction_id"]).index(tid)

@@ -9,7 +9,8 @@ import panel as pn
 import pytest
 
 from conftest import cli_env, copy_of, free_port, run_cli
-from fraud_app import api, monitoring
+from fraud_app import monitoring
+from fraud_app.application import FraudApp
 from fraud_app.config import load_settings
 from fraud_app.features import FEATURE_NAMES
 from fraud_app.store import Store
@@ -63,8 +64,9 @@ def test_drift_on_the_trained_database(scored):
     _, db = scored
     with Store(db) as store:
         result = monitoring.drift(store, "v1")
-        job = monitoring.drift_job(store, "v1")
-        assert monitoring.drift_job(store, "v1") is job  # a second session shares the computation
+        drift = monitoring.DriftJobs(store)
+        job = drift.job("v1")
+        assert drift.job("v1") is job  # a second session shares the computation
         shared = job.future.result(timeout=120)
     frame = result.features
     assert sorted(frame.feature) == sorted(FEATURE_NAMES) and len(frame) == len(FEATURE_NAMES)
@@ -80,39 +82,38 @@ def test_drift_on_the_trained_database(scored):
 
 def test_the_view_builds_then_shows_drift(scored):
     home, db = scored
-    with Store(db) as store:
-        view = MonitoringView(data_store=DataStore(store=store, settings=settings_for(home, db)))
+    app = FraudApp(settings_for(home, db))
+    with app.store:
+        view = MonitoringView(data_store=DataStore(app=app))
         pn.panel(view.__panel__()).get_root()
         view._job.future.result(timeout=120)
         view._poll()  # what the session's periodic callback does
         assert not view.computing and not view.error and len(view.result.features) == len(FEATURE_NAMES)
         root = pn.panel(view.__panel__()).get_root()
     assert root is not None and view._feature.value == view.result.features.feature.iloc[0]
-    if not api.latency_summary():  # this process serves no API
-        assert "No API requests" in view._latency().object
+    assert "No API requests" in view._latency().object  # this app object has served no API request
 
 
 # The API's latency window lives in the serving process: this script serves the app and API on a free port,
-# calls it over HTTP, and prints what latency_summary() and the view report before and after.
+# calls it over HTTP, and prints what the app's metrics and the view report before and after.
 SERVED = """
 import json, sys, time
 from pathlib import Path
 import panel as pn, requests
 from fraud_app import api
+from fraud_app.application import FraudApp
 from fraud_app.config import load_settings
-from fraud_app.store import Store
 from fraud_app.ui.datastore import DataStore
 from fraud_app.ui.monitor import MonitoringView
 
 home, db, port = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-out = {"unconfigured": api.latency_summary()}
-store = Store(db)
-settings = load_settings({"home": home, "db": db}, environ={}, dotenv_file=home / "none.env")
-api.configure(store, settings)
-view = MonitoringView(data_store=DataStore(store=store, settings=settings))
-out["before"], out["note"] = api.latency_summary(), view._latency().object
+app = FraudApp(load_settings({"home": home, "db": db}, environ={}, dotenv_file=home / "none.env"))
+out = {"unconfigured": app.metrics.percentiles()}
+app.start()
+view = MonitoringView(data_store=DataStore(app=app))
+out["before"], out["note"] = app.metrics.percentiles(), view._latency().object
 server = pn.serve({"/": lambda: pn.pane.Markdown("fraud_app")}, port=port, threaded=True, show=False,
-                  extra_patterns=api.ROUTES)
+                  extra_patterns=api.routes(app))
 url = f"http://127.0.0.1:{port}/api/v1/"
 for _ in range(100):
     try:
@@ -125,7 +126,7 @@ for i in range(40):
           "terminal_id": "T00100", "amount": 20.0 + i}
     assert requests.post(url + "score", json=tx, timeout=30).status_code == 200
 for _ in range(50):  # a request is recorded in on_finish, just after its reply reaches the client
-    out["after"] = api.latency_summary()
+    out["after"] = app.metrics.percentiles()
     if out["after"].get("/api/v1/score", {}).get("count") == 40:
         break
     time.sleep(0.1)

@@ -4,11 +4,10 @@ import math
 
 import pytest
 
-from conftest import copy_of, count
+from conftest import app_of, count
 from fraud_app.features import FEATURE_NAMES
 from fraud_app.importer import FieldError, parse_record
-from fraud_app.scoring import LiveScorer
-from fraud_app.store import Store
+from fraud_app.live import ConflictError
 
 
 def utcnow() -> dt.datetime:
@@ -22,10 +21,16 @@ def record(i: int, **over) -> dict:
 
 
 @pytest.fixture
-def live(trained, tmp_path):
-    db = copy_of(trained, tmp_path)
-    with Store(db) as store:
-        yield store, LiveScorer(store, tmp_path / "models")
+def app(trained, tmp_path):
+    app = app_of(trained, tmp_path)
+    app.start()
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def live(app):
+    return app.store, app.live
 
 
 def test_scores_and_stores_before_returning(live):
@@ -47,12 +52,21 @@ def test_posting_again_returns_the_stored_result_and_stores_nothing(live):
     store, scorer = live
     first = scorer.score([record(2)])[0]
     n, s = count(store), count(store, "scores")
-    again = scorer.score([record(2, amount=999.0), record(2)])
-    assert again == [first, first]
+    assert scorer.score([record(2)]) == [first]
     assert (count(store), count(store, "scores")) == (n, s)
-    # A batch naming one new id twice stores it once.
-    twice = scorer.score([record(3), record(3, amount=1.0)])
-    assert twice[0] == twice[1] and count(store) == n + 1
+
+
+def test_a_stored_id_with_other_content_or_twice_in_a_batch_is_a_conflict(live):
+    store, scorer = live
+    first = scorer.score([record(2)])[0]
+    n = count(store)
+    with pytest.raises(ConflictError) as caught:
+        scorer.score([record(5), record(2, amount=999.0)])
+    assert caught.value.index == 1 and caught.value.stored == first
+    with pytest.raises(ConflictError) as caught:
+        scorer.score([record(3), record(3)])
+    assert caught.value.index == 1 and caught.value.transaction_id == "live-3"
+    assert count(store) == n  # a refused request stores nothing, not even its good items
 
 
 def test_each_payment_is_history_for_the_next(live):
@@ -116,17 +130,11 @@ def test_a_stored_but_unscored_transaction_is_scored_as_posted_and_not_stored_ag
     assert (count(store), count(store, "scores")) == (n, s)
 
 
-def test_a_review_decision_reaches_live_history_at_once(live):
-    from fraud_app import scoring
-
+def test_a_review_decision_reaches_live_history_at_once(app, live):
     store, scorer = live
     scorer.score([record(30, terminal_id="T-review")])
     later = (utcnow() + dt.timedelta(minutes=1)).isoformat()  # a payment just after the decision
     probe = record(31, terminal_id="T-review", customer_id="C-other", timestamp=later)
     assert dict(zip(FEATURE_NAMES, scorer.engine.compute(probe)))["term_known_frauds_1d"] == 0
-    scoring.set_live(scorer)
-    try:
-        assert scoring.decide_cases(store, ["live-30"], "confirmed_fraud", "ana", None) == 1
-    finally:
-        scoring.set_live(None)
+    assert app.decide_cases(["live-30"], "confirmed_fraud", "ana", None) == 1
     assert dict(zip(FEATURE_NAMES, scorer.engine.compute(probe)))["term_known_frauds_1d"] == 1

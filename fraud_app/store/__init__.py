@@ -1,9 +1,9 @@
 """The DuckDB store: schema, migrations, cursors and every query the app runs (with `features`)."""
-from .db import SchemaTooNewError, Store, StoreError, StoreLockedError, open_shared
+from .db import SchemaTooNewError, Store, StoreError, StoreLockedError
 from .ingest import Reject, Staging, insert_table, write_table_file
-from .schema import CHANNELS, LATEST_VERSION, TRANSACTION_FIELDS
+from .schema import ALERT_DECISIONS, CHANNELS, LATEST_VERSION, TRANSACTION_FIELDS
 from . import analytics, backtests, cases, investigate, labels, models, monitoring, queries, scores
 
-__all__ = ["Store", "open_shared", "StoreError", "StoreLockedError", "SchemaTooNewError", "Staging", "Reject",
-           "insert_table", "write_table_file", "TRANSACTION_FIELDS", "CHANNELS", "LATEST_VERSION", "analytics", "backtests",
+__all__ = ["Store", "StoreError", "StoreLockedError", "SchemaTooNewError", "Staging", "Reject",
+           "insert_table", "write_table_file", "TRANSACTION_FIELDS", "ALERT_DECISIONS", "CHANNELS", "LATEST_VERSION", "analytics", "backtests",
            "cases", "investigate", "labels", "models", "monitoring", "queries", "scores"]

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .db import Store
+from .schema import alert_sql
 
 # Scores of one model version, joined to their transactions, within a period. Parameters: $version, $start,
 # $end (exclusive).
-_SCORED = """
+_SCORED = f"""
 SELECT t.transaction_id, t.timestamp, t.customer_id, t.terminal_id, t.amount, coalesce(t.is_fraud, false) AS fraud,
-       s.fraud_probability AS p, s.decision IN ('review', 'decline') AS alert
+       s.fraud_probability AS p, {alert_sql('s.decision')} AS alert
 FROM transactions t JOIN scores s ON s.transaction_id = t.transaction_id AND s.model_version = $version
 WHERE t.timestamp >= $start AND t.timestamp < $end
 """

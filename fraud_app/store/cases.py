@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .db import Store
+from .schema import alert_sql
 
 # A decision and the label it records (None: no label, the case stays open for someone else).
 DECISIONS = {"confirmed_fraud": True, "legitimate": False, "escalated": None}
@@ -79,7 +80,7 @@ def alert_page(store: Store, version: str, *, status: str = "undecided", start: 
         raise CaseError(f"status must be one of {', '.join(STATUSES)}")
     if sort not in SORTS:
         raise CaseError(f"sort must be one of {', '.join(SORTS)}")
-    where = ["s.model_version = ?", "s.decision IN ('review', 'decline')", "s.fraud_probability >= ?",
+    where = ["s.model_version = ?", alert_sql("s.decision"), "s.fraud_probability >= ?",
              "t.amount >= ?"]
     params: list = [version, min_score, min_amount]
     state = {"undecided": "(c.status IS NULL OR c.status = 'escalated')", "open": "c.status IS NULL",
@@ -107,8 +108,8 @@ def alert_page(store: Store, version: str, *, status: str = "undecided", start: 
     return frame, total
 
 
-EXPORTS = {"flagged": "s.decision IN ('review', 'decline')", "fraud": "coalesce(t.is_fraud, false)",
-           "all": "(s.decision IN ('review', 'decline') OR coalesce(t.is_fraud, false) OR c.status IS NOT NULL)"}
+EXPORTS = {"flagged": alert_sql("s.decision"), "fraud": "coalesce(t.is_fraud, false)",
+           "all": f"({alert_sql('s.decision')} OR coalesce(t.is_fraud, false) OR c.status IS NOT NULL)"}
 
 
 def export_rows(store: Store, version: str, status: str = "flagged", start: dt.date | None = None,

@@ -100,6 +100,11 @@ class Store:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def database_id(self) -> str:
+        """A random id made when the database was created; it names the folder of its model files."""
+        return self.cursor().execute("SELECT value FROM meta WHERE key = 'database_id'").fetchone()[0]
+
     # -- schema ------------------------------------------------------------------
     @property
     def schema_version(self) -> int:
@@ -122,17 +127,3 @@ class Store:
                     cur.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
                 log.info("migrated %s to schema version %d", self.path, version)
         cur.close()
-
-
-_shared: dict[Path, Store] = {}
-_shared_lock = threading.Lock()
-
-
-def open_shared(path: Path | str) -> Store:
-    """The process's one Store for `path`. Panel re-runs the app script per session; this does not."""
-    key = Path(path).resolve()
-    with _shared_lock:
-        store = _shared.get(key)
-        if store is None or store._closed:
-            store = _shared[key] = Store(key)
-        return store

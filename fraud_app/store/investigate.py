@@ -9,8 +9,9 @@ import pandas as pd
 
 from .analytics import _frame
 from .db import Store
+from .schema import alert_sql
 
-ALERT = "s.decision IN ('review', 'decline')"
+ALERT = alert_sql("s.decision")
 
 
 def transaction(store: Store, transaction_id: str, version: str | None = None) -> dict | None:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from .db import Store
+from .schema import RISK_LEVELS, decision_sql
 
 _COLUMNS = ("version", "created_at", "train_start", "train_end", "params", "features", "metrics", "thresholds",
             "library_versions", "sha256", "path", "status", "promoted_at")
@@ -86,10 +87,8 @@ def set_thresholds(store: Store, version: str, thresholds: dict[str, float], act
                     [json.dumps({"review": review, "decline": decline}), version])
         changed = cur.execute(
             "UPDATE scores SET decision = d.decision, risk_level = d.level FROM ("
-            "  SELECT transaction_id, CASE WHEN fraud_probability >= $decline THEN 'decline'"
-            "    WHEN fraud_probability >= $review THEN 'review' ELSE 'approve' END AS decision,"
-            "  CASE WHEN fraud_probability >= $decline THEN 'high'"
-            "    WHEN fraud_probability >= $review THEN 'medium' ELSE 'low' END AS level"
+            f"  SELECT transaction_id, {decision_sql('fraud_probability')} AS decision,"
+            f"  {decision_sql('fraud_probability', RISK_LEVELS)} AS level"
             "  FROM scores WHERE model_version = $version) d "
             "WHERE scores.model_version = $version AND scores.transaction_id = d.transaction_id "
             "AND scores.decision <> d.decision",

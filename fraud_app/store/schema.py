@@ -16,6 +16,26 @@ TRANSACTION_FIELDS: dict[str, bool] = {
     "label_time": False,
 }
 CHANNELS = ("pos", "online", "atm")
+
+# What a calibrated fraud probability means. Each decision after the first has a threshold of its name; a
+# probability at or above it gets that decision and the risk level beside it. An alert is any decision
+# but the first. Live scoring, bulk scoring and the SQL that re-decides stored scores all use these.
+DECISIONS = ("approve", "review", "decline")
+RISK_LEVELS = ("low", "medium", "high")
+ALERT_DECISIONS = DECISIONS[1:]
+
+
+def alert_sql(column: str = "decision") -> str:
+    """SQL: is this stored decision an alert?"""
+    return f"{column} IN ({', '.join(repr(d) for d in ALERT_DECISIONS)})"
+
+
+def decision_sql(probability: str, labels: tuple[str, ...] = DECISIONS) -> str:
+    """SQL: the decision (or, with labels=RISK_LEVELS, the risk level) of a probability, given the thresholds
+    as named parameters $review and $decline."""
+    steps = " ".join(f"WHEN {probability} >= ${name} THEN '{label}'"
+                     for name, label in reversed(list(zip(DECISIONS[1:], labels[1:]))))
+    return f"CASE {steps} ELSE '{labels[0]}' END"
 MAX_ID_LENGTH = 64
 MAX_TEXT_LENGTH = 64
 
@@ -120,5 +140,12 @@ CREATE TABLE backtests (
 );
 """
 
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4)]
+# v5: a random id of this database, so its model files live in a folder of their own and two databases
+# under one home never overwrite each other's versions.
+_V5 = """
+CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+INSERT INTO meta VALUES ('database_id', replace(uuid()::VARCHAR, '-', ''));
+"""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5)]
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -70,14 +70,15 @@ _RESULT = ("transaction_id, fraud_probability, risk_score, risk_level, decision,
            "scored_at")
 
 
-def stored_results(store: Store, ids: list[str]) -> tuple[set[str], dict[str, dict]]:
-    """Which of ids are stored transactions, and the latest stored score of each that has one."""
+def stored_results(store: Store, ids: list[str]) -> tuple[dict[str, tuple], dict[str, dict]]:
+    """Which of ids are stored transactions, with their TX_COLUMNS values, and the latest stored score of
+    each that has one."""
     if not ids:
-        return set(), {}
+        return {}, {}
     cur = store.cursor()
     marks = ", ".join("?" * len(ids))  # a literal list lets DuckDB use the primary-key index
-    known = {r[0] for r in cur.execute(f"SELECT transaction_id FROM transactions WHERE transaction_id IN ({marks})",
-                                       ids).fetchall()}
+    known = {r[0]: r for r in cur.execute(f"SELECT {', '.join(TX_COLUMNS)} FROM transactions "
+                                          f"WHERE transaction_id IN ({marks})", ids).fetchall()}
     if not known:  # the usual case, answered by the primary-key index; scores has none, so skip its scan
         return known, {}
     rows = cur.execute(f"SELECT {_RESULT} FROM scores WHERE transaction_id IN (SELECT unnest(?)) "

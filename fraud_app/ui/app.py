@@ -9,8 +9,8 @@ from pathlib import Path
 import panel as pn
 from panel.theme.fast import Fast
 
-from fraud_app.config import Settings, load_settings, setup_logging
-from fraud_app.store import Store, open_shared
+from fraud_app.application import FraudApp, served_app
+from fraud_app.config import Settings
 from fraud_app.ui.datastore import DataStore
 from fraud_app.ui.investigate import InvestigateView
 from fraud_app.ui.model import ModelView
@@ -35,8 +35,8 @@ VIEWS = {"Overview": OverviewView, "Review queue": ReviewView, "Investigate": In
          "Model": ModelView, "Monitoring": MonitoringView, "Data": SummaryView}
 
 
-def create_app(store: Store, settings: Settings) -> pn.template.FastListTemplate:
-    data = DataStore(store=store, settings=settings)
+def create_app(app: FraudApp) -> pn.template.FastListTemplate:
+    data = DataStore(app=app)
     # With no scores yet there is nothing to overview: open on the data instead.
     nav = pn.widgets.RadioButtonGroup(options=list(VIEWS), value="Overview" if data.model_version else "Data",
                                       orientation="vertical",
@@ -64,7 +64,7 @@ def create_app(store: Store, settings: Settings) -> pn.template.FastListTemplate
     return pn.template.FastListTemplate(
         title=TITLE,
         sidebar=[nav, pn.layout.Divider(), refresh,
-                 pn.pane.Markdown(f"<small>Database<br>`{store.path}`</small>"), *_signed_in()],
+                 pn.pane.Markdown(f"<small>Database<br>`{app.store.path}`</small>"), *_signed_in()],
         main=[page],
         accent="#1f5fa8",
         font=SYSTEM_FONT,
@@ -85,16 +85,16 @@ def _origins(settings: Settings) -> list[str]:
     return sorted({f"{host}:{settings.port}" for host in (settings.address, "localhost", "127.0.0.1")})
 
 
-def serve(store: Store, settings: Settings, show: bool = True) -> None:
-    """The UI and the REST API on one Tornado server. Blocks until the server stops."""
+def serve(app: FraudApp, show: bool = True) -> None:
+    """The UI and the REST API on one Tornado server, both handed `app`. Blocks until the server stops."""
     from fraud_app import api
 
+    settings = app.settings
     pn.extension("tabulator")
-    api.configure(store, settings)
     log.info("serving on http://%s:%d/ (API under /api/v1/)", settings.address, settings.port)
-    pn.serve({"/": lambda: create_app(store, settings)}, address=settings.address, port=settings.port,
+    pn.serve({"/": lambda: create_app(app)}, address=settings.address, port=settings.port,
              show=show, title=TITLE, websocket_origin=_origins(settings), print_url=True,
-             extra_patterns=api.ROUTES, **_auth(settings))
+             extra_patterns=api.routes(app), **_auth(settings))
 
 
 def _auth(settings: Settings) -> dict:
@@ -106,13 +106,6 @@ def _auth(settings: Settings) -> dict:
             "basic_login_template": str(Path(__file__).with_name("login.html"))}
 
 
-if pn.state.served:  # run by `panel serve fraud_app/ui/app.py`: one Store per process, bootstrapped once
-    from fraud_app.bootstrap import ensure_demo_data, ensure_model
-
+if pn.state.served:  # run by `panel serve fraud_app/ui/app.py`, once per session
     pn.extension("tabulator")
-    _settings = load_settings()
-    setup_logging(_settings)
-    _store = open_shared(_settings.db_path)
-    ensure_demo_data(_store, _settings)
-    ensure_model(_store, _settings)
-    create_app(_store, _settings).servable(title=TITLE)
+    create_app(served_app()).servable(title=TITLE)

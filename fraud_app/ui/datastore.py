@@ -1,6 +1,7 @@
-"""The per-session DataStore: the views' one door to the database (Panel's DataStore pattern).
+"""The per-session DataStore: the views' one door to the application (Panel's DataStore pattern).
 
-It holds no table in memory; every view asks it for aggregates or pages, computed in SQL by `store`.
+It holds the process's application object, through which views act, and no table in memory: every view
+asks it for aggregates or pages, computed in SQL by `store`.
 """
 from __future__ import annotations
 
@@ -8,16 +9,16 @@ import datetime as dt
 
 import param
 
+from ..application import FraudApp
 from ..config import Settings
 from ..store import Store, analytics, queries
 
 
 class DataStore(param.Parameterized):
-    store = param.ClassSelector(class_=Store, constant=True, doc="The process's shared database.")
+    app = param.ClassSelector(class_=FraudApp, constant=True, doc="The process's application object.")
     version = param.Integer(default=0, doc="Bumped after a write, so views re-query.")
     period = param.DateRange(default=None, doc="The days the views show, both inclusive.")
     model_version = param.String(default=None, allow_None=True, doc="The model whose scores the views show.")
-    settings = param.ClassSelector(class_=Settings, constant=True, doc="Where the models live, budgets, costs.")
     focus = param.String(default=None, allow_None=True, doc="The transaction under investigation.")
 
     def __init__(self, **params):
@@ -26,6 +27,14 @@ class DataStore(param.Parameterized):
         first, last = queries.time_span(self.store)
         if last is not None:  # the last 30 days of data, a month an analyst can take in
             self.period = (max(first.date(), last.date() - dt.timedelta(days=29)), last.date())
+
+    @property
+    def store(self) -> Store:
+        return self.app.store
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
 
     def investigate(self, transaction_id: str) -> None:
         """Open the Investigate view on this transaction (the app follows `focus`)."""

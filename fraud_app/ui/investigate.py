@@ -17,8 +17,7 @@ from holoviews.operation.datashader import rasterize
 
 from ..features import reason_text
 from ..registry import ModelError
-from ..scoring import explain_stored
-from ..store import investigate, queries
+from ..store import ALERT_DECISIONS, investigate
 from .downloads import csv_download
 from .view import View
 
@@ -27,24 +26,6 @@ LEVELS = {"low": GREEN, "medium": ORANGE, "high": RED}
 PAGE_SIZE = 10
 CURRENT = "background-color: #dbe7f5; color: #0d2c54; font-weight: 600"  # the transaction shown, in its card's table
 HINT = "Type a transaction id above, or click a transaction id in the Review queue."
-
-# The all-transactions raster needs every scored payment's time, amount and score. Sessions share one copy per
-# process, three numpy columns (~40 MB at 1.75M rows), rather than each querying or holding the table; it is
-# reloaded when the scored model version or the number of transactions changes.
-_points: dict[tuple, pd.DataFrame] = {}
-_points_lock = threading.Lock()
-
-
-def all_points(store, version: str) -> pd.DataFrame:
-    key = (str(store.path), version, queries.transaction_count(store))
-    with _points_lock:
-        if key not in _points:
-            _points.clear()
-            frame = pd.DataFrame(investigate.score_points(store, version), copy=False)
-            frame.attrs["top"] = 1.1 * float(np.quantile(frame["amount"], 0.999)) if len(frame) else 1.0
-            _points[key] = frame
-        return _points[key]
-
 
 def _badge(text: str, colour: str) -> str:
     return (f'<span style="background:{colour};color:white;border-radius:4px;padding:2px 8px;'
@@ -61,7 +42,7 @@ def _label(row: dict) -> str:
 
 def _fields(row: dict) -> str:
     p = row["fraud_probability"]
-    case = row["case_status"] or ("open" if row["decision"] in ("review", "decline") else None)  # alerts only
+    case = row["case_status"] or ("open" if row["decision"] in ALERT_DECISIONS else None)  # alerts only
     if row["analyst"]:
         case += f" ({row['analyst']}, {row['decided_at']:%Y-%m-%d %H:%M})"
     items = [("Time", f"{row['timestamp']:%Y-%m-%d %H:%M:%S}"), ("Card", row["customer_id"]),
@@ -211,10 +192,8 @@ class InvestigateView(View):
         if stored:
             return [{**r, "text": reason_text(r["feature"], float("nan") if r["value"] is None else r["value"])}
                     for r in stored]
-        settings = self.data_store.settings
         try:
-            return explain_stored(self.data_store.store, settings.models_dir, row["transaction_id"],
-                                  settings.label_delay_days, version=row["model_version"])
+            return self.data_store.app.explain(row["transaction_id"], version=row["model_version"])
         except ModelError:  # no model to explain with yet: the fields say "not scored"
             return []
 
@@ -247,7 +226,7 @@ class InvestigateView(View):
 
     def _show_all(self, row: dict | None) -> None:
         version = self.data_store.model_version
-        points = all_points(self.data_store.store, version) if version else None
+        points = self.data_store.app.score_points(version) if version else None
         if points is None:
             self._all.object, self._drawn = None, (None, None)
             return

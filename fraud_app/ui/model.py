@@ -7,10 +7,11 @@ import pandas as pd
 import panel as pn
 import param
 
-from .. import backtest, registry, scoring
+from .. import backtest, registry
 from ..store import analytics
 from .downloads import csv_download
-from .jobs import BusyError, JobStatus, start
+from ..jobs import BusyError
+from .jobs import JobStatus
 from .retrain import TrainingPanel
 from .review import analyst
 from .thresholds import ThresholdPanel
@@ -87,11 +88,9 @@ class ModelView(View):
 
     @param.depends("version", "compare")
     def _curves(self) -> pn.viewable.Viewable:
-        settings = self.data_store.settings
         pr, roc = [], []
         for v in dict.fromkeys(self._chosen()):
-            p, r = backtest.curves(backtest.scores(self.data_store.store, settings.models_dir, v,
-                                                   settings.label_delay_days))
+            p, r = backtest.curves(self.data_store.app.backtest_scores(v))
             pr.append(p.assign(version=v))
             roc.append(r[r.fpr > 0].assign(version=v))  # a log axis: the low false-positive end matters
         if not pr or all(f.empty for f in pr):
@@ -138,7 +137,7 @@ class ModelView(View):
     def _promote(self) -> None:
         ds, version = self.data_store, self.version
         try:
-            old = scoring.promote(ds.store, ds.settings.models_dir, version, analyst())
+            old = ds.app.promote(version, analyst())
         except registry.ModelError as exc:
             self.message = f"Cannot promote: {exc}"
             return
@@ -149,7 +148,7 @@ class ModelView(View):
     def _rollback(self) -> None:
         ds = self.data_store
         try:
-            version = scoring.rollback(ds.store, ds.settings.models_dir, analyst())
+            version = ds.app.rollback(analyst())
         except registry.ModelError as exc:
             self.message = f"Cannot roll back: {exc}"
             return
@@ -162,11 +161,10 @@ class ModelView(View):
         ds = self.data_store
         if analytics.has_scores(ds.store, version):
             return
-        settings = ds.settings
+        who = analyst()
         try:
-            start(f"Scoring stored transactions with {version}", analyst(), lambda progress: scoring.score_stored(
-                ds.store, models_dir=settings.models_dir, label_delay_days=settings.label_delay_days,
-                actor=analyst(), progress=progress))
+            ds.app.jobs.start(f"Scoring stored transactions with {version}", who,
+                              lambda progress: ds.app.score_stored(actor=who, progress=progress))
         except BusyError as exc:
             self.message += f" Scoring waits: {exc}."
             return

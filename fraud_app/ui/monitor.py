@@ -9,7 +9,8 @@ import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
 
-from .. import api, monitoring
+from .. import monitoring
+from ..metrics import LATENCY_WINDOW
 from ..features import FEATURE_NAMES
 from .downloads import csv_download
 from .view import View
@@ -76,8 +77,7 @@ class MonitoringView(View):
         if ds.model_version is None or ds.period is None:
             self._job, self.result, self.computing = None, None, False
             return
-        job = monitoring.drift_job(ds.store, ds.model_version, ds.period[1],
-                                   label_delay_days=ds.settings.label_delay_days)
+        job = ds.app.drift_job(ds.model_version, ds.period[1])
         if job is self._job:
             return
         self._job, self.error = job, ""
@@ -204,7 +204,7 @@ class MonitoringView(View):
         return pn.pane.HoloViews(plot, sizing_mode="stretch_width")
 
     def _latency(self, *_) -> pn.viewable.Viewable:
-        summary = api.latency_summary()
+        summary = self.data_store.app.metrics.percentiles()
         if not summary:
             return pn.pane.Alert("No API requests served by this server yet. Percentiles appear here once "
                                  "clients call /api/v1/.", alert_type="light")
@@ -215,7 +215,7 @@ class MonitoringView(View):
                                  layout="fit_columns", formatters={"p50": ms, "p95": ms, "p99": ms},
                                  titles={"route": "Route", "count": "Requests", "p50": "p50 (ms)",
                                          "p95": "p95 (ms)", "p99": "p99 (ms)"}),
-            pn.pane.Markdown(f"<small>Over each route's last {api.LATENCY_WINDOW:,} requests since the server "
+            pn.pane.Markdown(f"<small>Over each route's last {LATENCY_WINDOW:,} requests since the server "
                              "started; Refresh to update.</small>", margin=(0, 10)),
             sizing_mode="stretch_width")
 

@@ -7,7 +7,8 @@ from panel.viewable import Viewer
 
 from .. import training
 from .datastore import DataStore
-from .jobs import BusyError, JobStatus, start
+from ..jobs import BusyError
+from .jobs import JobStatus
 from .review import analyst
 
 
@@ -32,7 +33,7 @@ class TrainingPanel(Viewer):
         self.status.param.watch(lambda *_: setattr(self._button, "disabled", self.status.busy), "message")
 
     def _train(self, *_) -> None:
-        settings, store = self.data_store.settings, self.data_store.store
+        app, store, who = self.data_store.app, self.data_store.store, analyst()
         start_day, end_day = self.window or (None, None)
         try:
             w = training.plan(store, start_day, end_day, self.delay_days, self.test_days)
@@ -42,12 +43,10 @@ class TrainingPanel(Viewer):
                                              f"day ({last}): end training earlier or test on fewer days")
 
             def work(progress):
-                return training.train(store, models_dir=settings.models_dir, train_start=w.train_start,
-                                      train_end=w.train_end, delay_days=self.delay_days, test_days=self.test_days,
-                                      label_delay_days=settings.label_delay_days, alert_budget=settings.alert_budget,
-                                      review_cost=settings.review_cost, actor=analyst(), progress=progress)
+                return app.train(train_start=w.train_start, train_end=w.train_end, delay_days=self.delay_days,
+                                 test_days=self.test_days, actor=who, progress=progress)
 
-            start(f"Training on {w.train_start} to {w.train_end}", analyst(), work)
+            app.jobs.start(f"Training on {w.train_start} to {w.train_end}", who, work)
         except (training.TrainingError, BusyError) as exc:
             self.error = f"Cannot train: {exc}"
             return

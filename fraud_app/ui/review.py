@@ -10,7 +10,7 @@ import panel as pn
 import param
 
 from ..features import reason_text
-from ..scoring import case_rows, decide_cases, reason_line
+from ..scoring import reason_line
 from ..store import cases
 from .view import View
 from .downloads import csv_download
@@ -99,9 +99,9 @@ class ReviewView(View):
         return frame
 
     def flagged_cases(self) -> pd.DataFrame:
-        """CONTRACTS `export --status flagged` for the chosen days."""
+        """What `fraud-app export --status flagged` writes, for the chosen days."""
         start, end = self.dates or (None, None)
-        return case_rows(self.data_store.store, status="flagged", start=start, end=end)
+        return self.data_store.app.case_rows("flagged", start, end)
 
     def _decide(self, status: str) -> None:
         rows = self._table.selection
@@ -109,7 +109,7 @@ class ReviewView(View):
             self.message = "Select one or more alerts first."
             return
         ids = self._table.value.iloc[rows]["transaction_id"].tolist()
-        n = decide_cases(self.data_store.store, ids, status, analyst(), self._note.value or None)
+        n = self.data_store.app.decide_cases(ids, status, analyst(), self._note.value or None)
         self._note.value = ""
         self.message = f"{n} alert{'s' if n > 1 else ''} marked {status.replace('_', ' ')}."
         self.data_store.refresh()

@@ -8,9 +8,9 @@ import pandas as pd
 import panel as pn
 import param
 
-from .. import scoring
 from .downloads import csv_download
-from .jobs import BusyError, JobStatus, start
+from ..jobs import BusyError
+from .jobs import JobStatus
 from .review import analyst
 from .view import View
 
@@ -35,14 +35,11 @@ class SummaryView(View):
         path = Path(folder) / name  # the file's own name: the load history and error lines show it
         path.write_bytes(self._file.value)
         self._file.value = None
-        settings, store, who = self.data_store.settings, self.data_store.store, analyst()
+        app, who = self.data_store.app, analyst()
 
         def work(progress):
             try:
-                report = scoring.import_transactions(store, path, models_dir=settings.models_dir,
-                                                     currency=settings.currency,
-                                                     label_delay_days=settings.label_delay_days, actor=who,
-                                                     progress=progress)
+                report = app.import_file(path, actor=who, progress=progress)
             finally:
                 path.unlink(missing_ok=True)
                 Path(folder).rmdir()
@@ -52,7 +49,7 @@ class SummaryView(View):
             return report
 
         try:
-            start(f"Importing {name}", who, work)
+            app.jobs.start(f"Importing {name}", who, work)
         except BusyError as exc:
             self.error = f"Cannot import now: {exc}"
             return

@@ -10,7 +10,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from .. import backtest, registry, scoring
+from .. import backtest, registry
 from .datastore import DataStore
 from .review import analyst
 
@@ -35,8 +35,7 @@ class ThresholdPanel(Viewer):
     def _scores(self) -> pd.DataFrame | None:
         if not self.version:
             return None
-        return backtest.scores(self.data_store.store, self.data_store.settings.models_dir, self.version,
-                               self.data_store.settings.label_delay_days)
+        return self.data_store.app.backtest_scores(self.version)
 
     def _outcome(self) -> pd.Series | None:
         frame = self._scores()
@@ -84,7 +83,7 @@ class ThresholdPanel(Viewer):
         row = registry.models.get_version(self.data_store.store, self.version)
         review = float(o.threshold)
         decline = max(float((row["thresholds"] or {}).get("decline", 1.0)), review)
-        changed = scoring.set_thresholds(self.data_store.store, self.version, review, decline, analyst())
+        changed = self.data_store.app.set_thresholds(self.version, review, decline, analyst())
         self.message = (f"Saved: {self.version} now sends scores ≥ {review:.4f} to review "
                         f"({changed:,} stored decisions changed).")
         self.data_store.refresh()

@@ -1,0 +1,295 @@
+"""The application object: one per process. It owns the live state (the store, live scoring, the background
+job, caches and metrics) and offers every use case. The faces (REST handlers, UI sessions, the CLI, the
+desktop launcher) are handed it; none keeps live state of its own or works around it."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import backtest, importer, registry, scoring, simulate, training
+from .config import Settings
+from .detector import Detector
+from .importer import ImportReport
+from .jobs import Jobs
+from .live import LiveScorer, NoModelError
+from .metrics import Metrics
+from .monitoring import DriftJobs
+from .store import ALERT_DECISIONS, Store, analytics, cases, insert_table, investigate, labels, models, queries, write_table_file
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str], None]
+
+
+def _quiet(fraction: float, message: str) -> None:
+    pass
+
+
+def _part(step: Progress, lo: float, hi: float) -> Progress:
+    return lambda fraction, message: step(lo + (hi - lo) * fraction, message)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class FraudApp:
+    """Everything one process knows and can do with one database."""
+
+    def __init__(self, settings: Settings, store: Store | None = None):
+        self.settings = settings
+        self.store = store or Store(settings.db_path)
+        self.models_dir: Path = settings.models_root / self.store.database_id
+        self.jobs = Jobs()
+        self.metrics = Metrics()
+        self.drift = DriftJobs(self.store, settings.label_delay_days)
+        self.live: LiveScorer | None = None  # started by a server; one-shot CLI commands need none
+        self._lock = threading.Lock()
+        self._explainers: dict[tuple[str, str], tuple[str, Detector]] = {}
+        self._points: dict[tuple, pd.DataFrame] = {}
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- start-up ------------------------------------------------------------------------------------------
+    def start(self, data_progress: Progress | None = None, model_progress: Progress | None = None) -> None:
+        """For a server: demo data and a first model on an empty database, then live scoring."""
+        self.ensure_demo_data(data_progress)
+        self.ensure_model(model_progress)
+        with self._lock:
+            if self.live is None:
+                self.live = LiveScorer(self.store, self.models_dir, self.settings.label_delay_days)
+
+    def ensure_demo_data(self, progress: Progress | None = None) -> bool:
+        """Generate and load the demo data set if the database holds no transactions. True if it did."""
+        step, s = progress or _quiet, self.settings
+        with self._lock:
+            if queries.transaction_count(self.store):
+                return False
+            log.info("empty database %s: generating demo data (%d customers, %d terminals, %d days)",
+                     self.store.path, s.demo_customers, s.demo_terminals, s.demo_days)
+            table = simulate.generate(customers=s.demo_customers, terminals=s.demo_terminals, days=s.demo_days,
+                                      progress=_part(step, 0, 0.8))
+            step(0.85, "loading into the database")
+            insert_table(self.store, table, source="demo data (generated)", actor="fraud-app")
+            step(1.0, f"{table.num_rows:,} demo transactions loaded")
+            return True
+
+    def ensure_model(self, progress: Progress | None = None) -> str | None:
+        """Train, promote and score with a first model when there is data but no model in use. Returns the
+        new version, or None if a model was already in use or the data cannot train one."""
+        step = progress or _quiet
+        if models.active_version(self.store) is not None or not queries.transaction_count(self.store):
+            return None
+        log.info("no model in use: training a first one")
+        try:
+            result = self.train(actor="fraud-app", progress=_part(step, 0, 0.7))
+        except training.TrainingError as exc:
+            log.warning("no first model: %s", exc)
+            return None
+        self.score_stored(actor="fraud-app", progress=_part(step, 0.7, 1.0))
+        log.info("first model %s in use (test AP %.3f)", result["model_version"],
+                 result.get("average_precision") or 0.0)
+        return result["model_version"]
+
+    # -- live scoring and labels -----------------------------------------------------------------------------
+    @property
+    def model_version(self) -> str | None:
+        """The version live scoring uses; None before live scoring started or while there is no model."""
+        return self.live.version if self.live is not None else None
+
+    def _scorer(self) -> LiveScorer:
+        if self.live is None:
+            raise NoModelError("live scoring is not running in this process")
+        return self.live
+
+    def begin_scoring(self, records: list[dict]):
+        """Score validated records now and queue their write: await the job's writes, then finish_scoring."""
+        return self._scorer().begin(records)
+
+    def finish_scoring(self, job) -> list[dict]:
+        results = self._scorer().finish(job)
+        self.metrics.scores_total.inc(len(results))
+        self.metrics.flagged_total.inc(sum(r["decision"] in ALERT_DECISIONS for r in results))
+        return results
+
+    def score(self, records: list[dict]) -> list[dict]:
+        """begin_scoring and finish_scoring, blocking until the write is durable."""
+        job = self.begin_scoring(records)
+        for write in job.writes:
+            try:
+                write.result()
+            except BaseException:
+                pass  # finish_scoring reports it
+        return self.finish_scoring(job)
+
+    def label(self, transaction_id: str, is_fraud: bool, source: str, actor: str | None) -> bool:
+        """Record a label (with its audit entry); False if the transaction is unknown."""
+        if self.live is not None:  # a fraud label becomes live history at once
+            return self.live.add_label(transaction_id, is_fraud, source, actor)
+        return labels.record_label(self.store, transaction_id, is_fraud, source, actor, _now()) is not None
+
+    # -- bulk work -------------------------------------------------------------------------------------------
+    def score_stored(self, start: dt.date | None = None, end: dt.date | None = None, out: Path | None = None,
+                     actor: str | None = None, progress: Progress | None = None) -> dict:
+        """Score stored transactions in [start, end] with the model in use; with `out`, write CSV instead."""
+        return scoring.score_stored(self.store, models_dir=self.models_dir, start=start, end=end, out=out,
+                                    label_delay_days=self.settings.label_delay_days, actor=actor, progress=progress)
+
+    def import_file(self, path: Path, mapping: Mapping[str, str] | None = None, *, skip_invalid: bool = False,
+                    rejects_path: Path | None = None, score: bool = True, actor: str | None = None,
+                    progress: Progress | None = None) -> ImportReport:
+        """Import a file (all or nothing unless skip_invalid), make its rows history for live scoring, and
+        with `score`, score them with the model in use, if any. The report says what was refused and where."""
+        step = progress or _quiet
+        report = importer.import_file(self.store, path, mapping, currency=self.settings.currency,
+                                      skip_invalid=skip_invalid, rejects_path=rejects_path, actor=actor,
+                                      progress=_part(step, 0, 0.4))
+        if not report.imported:
+            return report
+        if self.live is not None:
+            step(0.45, "adding the rows to live scoring's history")
+            self.live.reload_history()
+        version = models.active_version(self.store)
+        span = queries.unscored_span(self.store, version["version"]) if version and score else (None, None)
+        if span[0] is not None:
+            self.score_stored(span[0], span[1], actor=actor, progress=_part(step, 0.5, 1.0))
+        step(1.0, f"{report.imported:,} rows imported")
+        return report
+
+    def train(self, *, train_start: dt.date | None = None, train_end: dt.date | None = None, delay_days: int = 7,
+              test_days: int = 7, seed: int = 0, promote: bool = False, actor: str | None = None,
+              progress: Progress | None = None) -> dict:
+        """Train and backtest a new version. It is put in use if asked, or if no version is in use yet."""
+        s = self.settings
+        result = training.train(self.store, models_dir=self.models_dir, train_start=train_start,
+                                train_end=train_end, delay_days=delay_days, test_days=test_days,
+                                label_delay_days=s.label_delay_days, alert_budget=s.alert_budget,
+                                review_cost=s.review_cost, seed=seed, actor=actor, progress=progress)
+        promote = promote or models.active_version(self.store) is None
+        if promote:
+            self.promote(result["model_version"], actor)
+        return {**result, "promoted": promote}
+
+    # -- the model in use ------------------------------------------------------------------------------------
+    def _model_changed(self) -> None:
+        if self.live is not None:
+            self.live.reload_model()
+
+    def promote(self, version: str, actor: str | None) -> str | None:
+        """Put a version in use, live scoring included. Returns the version it replaced."""
+        old = registry.promote(self.store, self.models_dir, version, actor)
+        self._model_changed()
+        return old
+
+    def rollback(self, actor: str | None) -> str:
+        """Back to the version used before, live scoring included. Returns the version now in use."""
+        version = registry.rollback(self.store, self.models_dir, actor)
+        self._model_changed()
+        return version
+
+    def set_thresholds(self, version: str, review: float, decline: float, actor: str | None) -> int:
+        """New thresholds for a version: its stored decisions follow, and live scoring if it is in use.
+        Returns how many stored decisions changed."""
+        changed = registry.set_thresholds(self.store, version, review, decline, actor)
+        self._model_changed()
+        return changed
+
+    def backtest_scores(self, version: str) -> pd.DataFrame:
+        """A version's scores on its own test window, with amounts and labels (curves, threshold simulator)."""
+        return backtest.scores(self.store, self.models_dir, version, self.settings.label_delay_days)
+
+    # -- cases -----------------------------------------------------------------------------------------------
+    def decide_cases(self, transaction_ids: list[str], status: str, analyst: str, note: str | None) -> int:
+        """A review decision; a confirmed fraud becomes known history for live scoring at once."""
+        now = _now()
+        n = cases.decide(self.store, transaction_ids, status, analyst, note, now=now)
+        if self.live is not None and cases.DECISIONS[status]:
+            self.live.fraud_known(queries.transaction_keys(self.store, list(transaction_ids)), now)
+        return n
+
+    def case_rows(self, status: str = "flagged", start: dt.date | None = None,
+                  end: dt.date | None = None) -> pd.DataFrame:
+        """The cases with score, decision, reasons in words, analyst and note (what `export` writes)."""
+        active = models.active_version(self.store)
+        version = analytics.scored_version(self.store) or (active and active["version"])
+        if version is None:  # nothing scored yet: no cases
+            raise registry.ModelError("nothing is scored yet: train a model and score first")
+        frame = cases.export_rows(self.store, version, status, start, end)
+        frame["reasons"] = [scoring.reason_line(json.loads(raw or "[]")) for raw in frame["reasons"]]
+        return frame
+
+    def export_cases(self, out: Path, status: str = "flagged", start: dt.date | None = None,
+                     end: dt.date | None = None) -> int:
+        frame = self.case_rows(status, start, end)
+        write_table_file(pa.Table.from_pandas(frame, preserve_index=False), Path(out))
+        return len(frame)
+
+    # -- investigation ---------------------------------------------------------------------------------------
+    def explain(self, transaction_id: str, version: str | None = None) -> list[dict]:
+        """The top reasons for one stored transaction, computed now, with the version that scored it
+        (`version`, else its latest score's, else the one in use)."""
+        row = investigate.transaction(self.store, transaction_id, version)
+        if row is None:
+            raise ValueError(f"no stored transaction {transaction_id!r}")
+        version, detector = self._explainer(version or row["model_version"])
+        return scoring.explain(self.store, row, version, detector, self.settings.label_delay_days)
+
+    def _explainer(self, version: str | None) -> tuple[str, Detector]:
+        # A model load costs ~0.2 s here (skops checks each type against every loaded module), more than the
+        # rest of an explanation. A saved file never changes (its hash is recorded) and reasons do not use the
+        # thresholds, so one load per file serves every later explanation.
+        row = models.get_version(self.store, version) if version else models.active_version(self.store)
+        if row is None:
+            return registry.load(self.store, self.models_dir, version)  # raises, saying what is missing
+        key = (row["version"], row["sha256"])
+        with self._lock:
+            found = self._explainers.get(key)
+        if found is None:
+            found = registry.load(self.store, self.models_dir, row["version"])
+            with self._lock:
+                self._explainers[key] = found
+        return found
+
+    def score_points(self, version: str) -> pd.DataFrame:
+        """Every scored payment's time, amount and score, for the all-transactions raster. Sessions share one
+        copy (three numpy columns, ~40 MB at 1.75M rows), reloaded when the version or row count changes."""
+        key = (version, queries.transaction_count(self.store))
+        with self._lock:
+            if key in self._points:
+                return self._points[key]
+        frame = pd.DataFrame(investigate.score_points(self.store, version), copy=False)
+        frame.attrs["top"] = 1.1 * float(np.quantile(frame["amount"], 0.999)) if len(frame) else 1.0
+        with self._lock:
+            self._points.clear()
+            self._points[key] = frame
+        return frame
+
+    def drift_job(self, version: str, end: dt.date | None = None):
+        """Drift of `version` up to `end`, shared by every session (poll the job it returns)."""
+        return self.drift.job(version, end)
+
+
+def served_app() -> FraudApp:
+    """The application object of a `panel serve` process: built and started once, at server start, by the
+    `--plugins fraud_app.api` module (or by the first session without it), and found by every session.
+    Panel's process-wide cache holds it, so no module of ours keeps live state."""
+    import panel as pn
+
+    from .config import load_settings, setup_logging
+
+    def build() -> FraudApp:
+        settings = load_settings()
+        setup_logging(settings)
+        app = FraudApp(settings)
+        app.start()
+        return app
+
+    return pn.state.as_cached("fraud_app.application", build)
