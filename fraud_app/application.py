@@ -66,6 +66,7 @@ class FraudApp:
         with self._lock:
             if self.live is None:
                 self.live = LiveScorer(self.store, self.models_dir, self.settings.label_delay_days)
+                log.info("live scoring ready (model %s)", self.live.version or "none yet")
 
     def ensure_demo_data(self, progress: Progress | None = None) -> bool:
         """Generate and load the demo data set if the database holds no transactions. True if it did."""

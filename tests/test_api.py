@@ -1,5 +1,6 @@
 """The REST API over real HTTP, against `fraud-app serve` and `panel serve --plugins fraud_app.api`."""
 import json
+import time
 
 import pytest
 import requests
@@ -157,6 +158,14 @@ def test_same_routes_under_panel_serve_with_the_plugin(trained, tmp_path):
         str(BIN / "panel"), "serve", str(app), "--plugins", "fraud_app.api", "--port", "{port}",
         "--address", "127.0.0.1", "--allow-websocket-origin", "127.0.0.1:{port}"])
     try:
+        deadline = time.monotonic() + 180
+        while "Bokeh app running at" not in srv.log.read_text() and time.monotonic() < deadline:
+            assert srv.proc.poll() is None, srv.log.read_text()
+            time.sleep(0.1)
+        started = srv.log.read_text()
+        # The application object is built when the plugin loads, before the server reports ready, so the
+        # first request finds live scoring running instead of building it on the event loop.
+        assert started.index("live scoring ready (model v1)") < started.index("Bokeh app running at")
         health = srv.wait("api/v1/health")
         assert health.status_code == 200 and health.json()["model_version"] == "v1"
         scored = requests.post(srv.url + "api/v1/score", json=tx(50), timeout=30)

@@ -5,6 +5,8 @@ import pytest
 
 from conftest import Server, copy_of, run_cli
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
 
 

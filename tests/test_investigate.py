@@ -180,6 +180,8 @@ def test_the_view_builds_and_follows_the_focus(app, store):
     assert "No transaction with id" in _texts(root)
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_in_the_browser_a_review_click_opens_the_transaction_and_its_card_rows_move_the_focus(scored, tmp_path,
                                                                                                page):
     errors = []
