@@ -8,7 +8,7 @@ payments x5 for 14 days). Labels carry no label_time, so each counts as known 7 
     import --map ...; train --train-start 2018-05-01 --train-end 2018-07-31;
     score --start 2018-08-08 --end 2018-08-14 --out scores.csv
 
-Then AUC, AP and CP@100 on the scored week, with cards caught on earlier test days left out (CONTRACTS §4),
+Then AUC, AP and CP@100 on the scored week, with cards caught on earlier test days left out (docs/metrics.md),
 beside the handbook's published best (AP 0.687, CP@100 0.305, AUC 0.879) and our targets.
 """
 from __future__ import annotations

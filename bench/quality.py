@@ -1,7 +1,7 @@
 """Detection quality on the simulator's default data set (1.75M payments), in one run:
 our detector beside the handbook's two baselines, logistic regression and a random forest on its 15
 baseline features, all trained on 2018-05-01..2018-07-31 and tested on 2018-08-08..2018-08-14 with the
-metrics of CONTRACTS §4. Training labels count only if known by the test start, for every model.
+metrics of docs/metrics.md. Training labels count only if known by the test start, for every model.
 """
 from __future__ import annotations
 

@@ -253,7 +253,7 @@ def _ids(prefix: str, n: int) -> pa.Array:
 
 def generate(customers: int = 5000, terminals: int = 10000, days: int = 183, start="2018-04-01",
              seed: int = 0, progress: Progress | None = None) -> pa.Table:
-    """Simulated transactions with labels, in time order, as an Arrow table of CONTRACTS §1 fields
+    """Simulated transactions with labels, in time order, as an Arrow table of the transaction fields (docs/schema.md)
     plus `fraud_scenario` (the pattern's name, empty for genuine payments)."""
     first_day = _check(customers, terminals, days, start, seed)
     step = progress or (lambda fraction, message: None)

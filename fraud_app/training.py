@@ -1,4 +1,5 @@
-"""Time-aware training and backtest, per CONTRACTS §2 `train` and the metrics of §4.
+"""Time-aware training and backtest, as `fraud-app train` does it (docs/cli.md), with the metrics of
+docs/metrics.md.
 
 Train on [train_start, train_end]; labels count only if known by the test start. Test on the `test_days`
 days starting `delay_days` after train_end. Inside the training window, the last weeks are held out to
@@ -31,7 +32,7 @@ class TrainingError(ValueError):
     """The requested training cannot run on this data; the message says why."""
 
 
-# -- metrics (CONTRACTS §4) -------------------------------------------------------------------------------
+# -- metrics (docs/metrics.md) ------------------------------------------------------------------------------
 
 def card_precision_at_k(day: np.ndarray, card: np.ndarray, y: np.ndarray, p: np.ndarray, k: int = 100) -> float:
     """Per test day: each card's max score and max label; precision of the k top cards. Cards caught
@@ -56,7 +57,7 @@ def recall_at_fpr(y: np.ndarray, p: np.ndarray, fpr_limit: float = 0.01) -> floa
 
 
 def contract_metrics(y, p, day, card) -> dict[str, float | None]:
-    """CONTRACTS §4; None when the test data hold only one class."""
+    """As docs/metrics.md defines them; None when the test data hold only one class."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     y = np.asarray(y, dtype=np.int8)

@@ -76,8 +76,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited: {self.log.read_text()}")
             try:
-                return requests.get(self.url + path, timeout=5)
-            except requests.ConnectionError:
+                return requests.get(self.url + path, timeout=30)
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow on a busy machine
                 time.sleep(0.3)
         raise AssertionError("server did not answer in time")
 
