@@ -1,6 +1,8 @@
 """The DuckDB schema as an ordered list of migrations. Append new ones; never edit a released one."""
 from __future__ import annotations
 
+from .limits import CHANNELS, MAX_ID_LENGTH, MAX_TEXT_LENGTH  # noqa: F401  (also importable from here)
+
 # CONTRACTS §1: canonical transaction fields and whether a file must carry them.
 TRANSACTION_FIELDS: dict[str, bool] = {
     "transaction_id": True,
@@ -15,9 +17,6 @@ TRANSACTION_FIELDS: dict[str, bool] = {
     "is_fraud": False,
     "label_time": False,
 }
-CHANNELS = ("pos", "online", "atm")
-MAX_ID_LENGTH = 64
-MAX_TEXT_LENGTH = 64
 
 # transactions.is_fraud / label_time hold the current label; `labels` keeps every later change
 # (chargeback feeds, analysts) so the history of what was known when is never lost.

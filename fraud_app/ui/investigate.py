@@ -35,13 +35,34 @@ _points: dict[tuple, pd.DataFrame] = {}
 _points_lock = threading.Lock()
 
 
+def usual_times(times: np.ndarray) -> tuple[np.datetime64, np.datetime64]:
+    """Where the all-transactions raster may reach: the bulk of the payments (0.1% to 99.9% quantiles), widened
+    by a tenth of that each side (at least a day). A payment dated decades away, which is valid, must not
+    stretch the axis: datashader cannot draw a datetime axis spanning decades (the image bounds no longer match
+    its coordinates, holoviews#3539), and every other point would crowd into a few pixels."""
+    us = times.astype("datetime64[us]").view(np.int64)
+    low, high = np.quantile(us, [0.001, 0.999])
+    margin = max((high - low) / 10, 86_400e6)
+    return np.datetime64(int(low - margin), "us"), np.datetime64(int(high + margin), "us")
+
+
 def all_points(store, version: str) -> pd.DataFrame:
+    """Time, amount and score of the scored payments within usual_times; attrs: "window" (usual_times),
+    "left_out" (how many payments it left out) and "top" (the amount axis' usual top)."""
     key = (str(store.path), version, queries.transaction_count(store))
     with _points_lock:
         if key not in _points:
             _points.clear()
             frame = pd.DataFrame(investigate.score_points(store, version), copy=False)
-            frame.attrs["top"] = 1.1 * float(np.quantile(frame["amount"], 0.999)) if len(frame) else 1.0
+            window, left_out = None, 0
+            if len(frame):
+                window = usual_times(frame["time"].to_numpy())
+                inside = frame["time"].between(*window)
+                left_out = int(len(frame) - inside.sum())
+                if left_out:  # rare, so the columns are copied only then
+                    frame = frame[inside].reset_index(drop=True)
+            frame.attrs.update(window=window, left_out=left_out,
+                               top=1.1 * float(np.quantile(frame["amount"], 0.999)) if len(frame) else 1.0)
             _points[key] = frame
         return _points[key]
 
@@ -130,10 +151,13 @@ def _terminal_plot(days: pd.DataFrame, row: dict) -> hv.Overlay:
 
 
 def _all_plot(points: pd.DataFrame, here: hv.streams.Pipe, top: float) -> hv.Overlay:
+    left_out = points.attrs["left_out"]
+    what = (f"{len(points):,} scored transactions ({left_out:,} dated far from the rest not drawn)" if left_out
+            else f"All {len(points):,} scored transactions")
     raster = rasterize(hv.Points(points, ["time", "amount"], ["score"]), aggregator=datashader.mean("score")).opts(
         cmap="plasma", cnorm="eq_hist", colorbar=True, clabel="mean score", cformatter="%.3g", tools=["hover"],
         responsive=True, height=380, xlabel="", ylabel="amount", ylim=(0, top),
-        title=f"All {len(points):,} scored transactions: amount over time, coloured by score")
+        title=f"{what}: amount over time, coloured by score")
     marker = hv.DynamicMap(lambda data: hv.Points(data, ["time", "amount"]), streams=[here]).opts(
         color="#00e5ff", size=16, fill_alpha=0, line_width=3)
     return (raster * marker).opts(shared_axes=False)
@@ -256,7 +280,9 @@ class InvestigateView(View):
         if self._drawn[0] is not points or self._drawn[1] != top:
             self._drawn = (points, top)
             self._all.object = _all_plot(points, self._here, top)
-        self._here.send([] if row is None else [(row["timestamp"], row["amount"])])
+        window = points.attrs["window"]
+        shown = row is not None and window is not None and window[0] <= np.datetime64(row["timestamp"], "us") <= window[1]
+        self._here.send([(row["timestamp"], row["amount"])] if shown else [])  # a far-off one would widen the axis
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(pn.Row(pn.pane.Markdown("## Investigate"), pn.HSpacer(), self._search),
