@@ -22,10 +22,10 @@ from . import __version__
 from .application import FraudApp, served_app
 from .importer import FieldError, parse_record
 from .live import ConflictError, NoModelError
-from .store import StoreError, models, queries
+from .store import StoreError, limits, models, queries
 
 log = logging.getLogger(__name__)
-MAX_BATCH = 1000
+MAX_BATCH = limits.MAX_BATCH
 
 
 class Service:
@@ -166,13 +166,17 @@ class LabelsHandler(ApiHandler):
         if not isinstance(body, dict):
             raise ApiError(422, "invalid", "must be a JSON object", "body")
         tx = body.get("transaction_id")
-        if isinstance(tx, bool) or not isinstance(tx, (str, int)) or not 1 <= len(str(tx)) <= 64:
-            raise ApiError(422, "invalid", "must be a string of 1 to 64 characters", "transaction_id")
+        if isinstance(tx, bool) or not isinstance(tx, (str, int)) or not 1 <= len(str(tx)) <= limits.MAX_ID_LENGTH:
+            raise ApiError(422, "invalid", f"must be a string of 1 to {limits.MAX_ID_LENGTH} characters",
+                           "transaction_id")
         if not isinstance(body.get("is_fraud"), bool):
             raise ApiError(422, "invalid", "must be true or false", "is_fraud")
         source = body.get("source", "api")
-        if not isinstance(source, str) or not 1 <= len(source) <= 64:
-            raise ApiError(422, "invalid", "must be a string of 1 to 64 characters", "source")
+        if not isinstance(source, str) or not 1 <= len(source) <= limits.MAX_TEXT_LENGTH:
+            raise ApiError(422, "invalid", f"must be a string of 1 to {limits.MAX_TEXT_LENGTH} characters", "source")
+        for name, text in (("transaction_id", str(tx)), ("source", source)):
+            if problem := limits.text_problem(text):
+                raise ApiError(422, "invalid", problem, name)
         found = await IOLoop.current().run_in_executor(
             None, self.svc.app.label, str(tx), body["is_fraud"], source, f"api:{self.request.remote_ip}")
         if not found:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .store import Store
+from .store import Store, queries
 
 HOUR, DAY = 3600, 86_400
 SMALL_AMOUNT = 5.0  # card testers probe with amounts below this
@@ -474,28 +474,60 @@ SELECT * FROM (
         cur.close()
 
 
+def _groups(keys: pa.ChunkedArray) -> list[tuple[str, int, int]]:
+    """(key, start, end) of each run of equal keys in a sorted column."""
+    values = keys.to_numpy(zero_copy_only=False)
+    if not len(values):
+        return []
+    cuts = [0, *(np.flatnonzero(values[1:] != values[:-1]) + 1).tolist(), len(values)]
+    return [(values[a], a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
 def load_online(store: Store, label_delay_days: int = 7) -> OnlineFeatures:
-    """An online engine holding the history that any new payment's features can reach: the last
-    MAX_WINDOW + delay seconds before the newest stored payment, and the fraud labels known in the last
-    MAX_WINDOW before it."""
+    """An online engine holding the history that a new payment's features can reach: for each card the
+    payments in the MAX_WINDOW + delay (+ a day) before its own latest payment, for each terminal likewise,
+    and for all of them the same window before the end of the bulk of the data (queries.usual_span). So no
+    single payment, however far off its time, narrows what any card or terminal keeps. Fraud labels
+    likewise, by when they became known."""
     delay = label_delay_days * DAY
     engine = OnlineFeatures(label_delay_days)
+    last_day = queries.usual_span(store)[1]
+    if last_day is None:
+        return engine
+    known_at = _known_at(delay)
     cur = store.new_cursor()
     try:
-        newest = cur.execute("SELECT max(timestamp) FROM transactions").fetchall()[0][0]
-        if newest is None:
-            return engine
-        since = newest - dt.timedelta(seconds=MAX_WINDOW + delay + DAY)
-        rows = cur.execute("SELECT timestamp, customer_id, terminal_id, amount, channel, country FROM transactions "
-                           "WHERE timestamp >= ? ORDER BY timestamp", [since]).fetchall()
-        for ts, customer, terminal, amount, channel, country in rows:
-            engine.add({"timestamp": ts, "customer_id": customer, "terminal_id": terminal, "amount": amount,
-                        "channel": channel, "country": country})
-        known_at = _known_at(delay)
-        for customer, terminal, known, paid in cur.execute(
-                f"SELECT customer_id, terminal_id, {known_at}, timestamp FROM transactions "
-                f"WHERE is_fraud AND {known_at} >= ?", [since]).fetchall():
-            engine.add_label(customer, terminal, known, paid)
+        rows = cur.sql(f"""
+            WITH cards AS (SELECT customer_id, max(timestamp) AS latest FROM transactions GROUP BY ALL),
+            terminals AS (SELECT terminal_id, max(timestamp) AS latest FROM transactions GROUP BY ALL),
+            dated AS (
+                SELECT t.rowid AS rid, t.timestamp, t.customer_id, t.terminal_id, t.amount, t.channel, t.country,
+                       coalesce(t.is_fraud, false) AS is_fraud, {known_at} AS known,
+                       least(c.latest, m.latest, $end) - $window AS since
+                FROM transactions t JOIN cards c USING (customer_id) JOIN terminals m USING (terminal_id))
+            SELECT epoch_us(timestamp) AS t, customer_id, terminal_id, amount,
+                   coalesce(channel = 'online', false)::INT AS online, country, epoch_us(known) AS known,
+                   timestamp >= since AS payment, is_fraud AND known >= since AS label
+            FROM dated WHERE timestamp >= since OR (is_fraud AND known >= since)
+            ORDER BY customer_id, t, rid""",
+                       params={"end": dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time()),
+                               "window": dt.timedelta(seconds=MAX_WINDOW + delay + DAY)}).to_arrow_table()
     finally:
         cur.close()
+    # Whole lists per card and per terminal, sliced from sorted columns rather than added row by row.
+    payments = rows.filter(rows.column("payment"))
+    ts, amount, terminal, online, country = (payments.column(c).to_pylist()
+                                             for c in ("t", "amount", "terminal_id", "online", "country"))
+    for customer, a, b in _groups(payments.column("customer_id")):
+        card = engine.cards[customer]
+        card.ts, card.amount, card.terminal, card.online, card.country = (
+            ts[a:b], amount[a:b], terminal[a:b], online[a:b], country[a:b])
+    by_terminal = payments.select(["terminal_id", "t"]).sort_by([("terminal_id", "ascending"), ("t", "ascending")])
+    ts = by_terminal.column("t").to_pylist()
+    for terminal_id, a, b in _groups(by_terminal.column("terminal_id")):
+        engine.terminals[terminal_id].ts = ts[a:b]
+    labels = rows.filter(rows.column("label")).sort_by([("known", "ascending"), ("t", "ascending")])
+    for customer, terminal_id, known, paid in zip(*(labels.column(c).to_pylist()
+                                                    for c in ("customer_id", "terminal_id", "known", "t"))):
+        engine.add_label(customer, terminal_id, known, paid)
     return engine

@@ -9,8 +9,8 @@ from typing import Callable, Mapping, Sequence
 
 import duckdb
 
-from .store import CHANNELS, Reject, Staging, Store, TRANSACTION_FIELDS
-from .store.schema import MAX_ID_LENGTH, MAX_TEXT_LENGTH
+from .store import Reject, Staging, Store, TRANSACTION_FIELDS, limits
+from .store.limits import CHANNELS, MAX_ID_LENGTH, MAX_TEXT_LENGTH
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -131,8 +131,6 @@ def import_file(store: Store, path: Path | str, mapping: Mapping[str, str] | Non
 
 # -- single records (REST) ----------------------------------------------------------------------------
 
-MAX_AMOUNT = 1e9
-
 
 class FieldError(ValueError):
     """One field of one record is invalid; `field` names it (with its position in a batch)."""
@@ -149,7 +147,14 @@ def _id(record: Mapping, name: str) -> str:
     text = str(value).strip()
     if not 1 <= len(text) <= MAX_ID_LENGTH:
         raise FieldError(name, f"must be 1 to {MAX_ID_LENGTH} characters")
+    _storable(text, name)
     return text
+
+
+def _storable(text: str, name: str) -> None:
+    problem = limits.text_problem(text)
+    if problem:
+        raise FieldError(name, problem)
 
 
 def _timestamp(value, name: str) -> dt.datetime:
@@ -159,10 +164,13 @@ def _timestamp(value, name: str) -> dt.datetime:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         raise FieldError(name, f"{value[:40]!r} is not an ISO 8601 date-time") from None
-    if parsed.tzinfo is not None:  # naive means UTC; an offset is converted to it
-        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    if not 1900 <= parsed.year <= 2200:
-        raise FieldError(name, "must be between the years 1900 and 2200")
+    try:
+        if parsed.tzinfo is not None:  # naive means UTC; an offset is converted to it
+            parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # year 1 or 9999, moved off the calendar by its offset
+        parsed = None
+    if parsed is None or not limits.in_range(parsed):
+        raise FieldError(name, f"must be from {limits.TIMESTAMP_RANGE}")
     return parsed
 
 
@@ -172,10 +180,11 @@ def _optional_text(record: Mapping, name: str, pattern: str | None = None) -> st
         return None
     if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH:
         raise FieldError(name, f"must be a string of at most {MAX_TEXT_LENGTH} characters")
-    if pattern == "letters3" and not (len(value) == 3 and value.isascii() and value.isalpha()):
-        raise FieldError(name, "must be a 3-letter currency code")
-    if pattern == "letters2" and not (len(value) == 2 and value.isascii() and value.isalpha()):
-        raise FieldError(name, "must be a 2-letter country code")
+    _storable(value, name)
+    if pattern == "currency" and not limits.letters(value, limits.CURRENCY_LETTERS):
+        raise FieldError(name, f"must be a {limits.CURRENCY_LETTERS}-letter currency code")
+    if pattern == "country" and not limits.letters(value, limits.COUNTRY_LETTERS):
+        raise FieldError(name, f"must be a {limits.COUNTRY_LETTERS}-letter country code")
     if pattern == "channel" and value.lower() not in CHANNELS:
         raise FieldError(name, f"must be one of {', '.join(CHANNELS)}")
     return value.lower() if pattern == "channel" else value.upper() if pattern else value
@@ -188,16 +197,16 @@ def parse_record(record, currency: str) -> dict:
     amount = record.get("amount")
     if isinstance(amount, bool) or not isinstance(amount, (int, float)):
         raise FieldError("amount", "is required" if amount is None else "must be a number")
-    if not (0 <= amount < MAX_AMOUNT):  # also rejects NaN and infinities
-        raise FieldError("amount", f"must be at least 0 and below {MAX_AMOUNT:.0e}")
+    if not (limits.MIN_AMOUNT <= amount < limits.MAX_AMOUNT):  # also rejects NaN and infinities
+        raise FieldError("amount", f"must be at least {limits.MIN_AMOUNT:g} and below {limits.MAX_AMOUNT_TEXT}")
     return {
         "transaction_id": _id(record, "transaction_id"),
         "timestamp": _timestamp(record.get("timestamp"), "timestamp"),
         "customer_id": _id(record, "customer_id"),
         "terminal_id": _id(record, "terminal_id"),
         "amount": float(amount),
-        "currency": _optional_text(record, "currency", "letters3") or currency,
+        "currency": _optional_text(record, "currency", "currency") or currency,
         "merchant_category": _optional_text(record, "merchant_category"),
         "channel": _optional_text(record, "channel", "channel"),
-        "country": _optional_text(record, "country", "letters2"),
+        "country": _optional_text(record, "country", "country"),
     }

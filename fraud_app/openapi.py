@@ -1,19 +1,27 @@
 """The OpenAPI 3 description of the REST API; tests check it against the handlers."""
 from __future__ import annotations
 
-_TEXT = {"type": "string", "minLength": 1, "maxLength": 64}
-_ID = {"oneOf": [_TEXT, {"type": "integer"}]}
+from .store import limits
+
+# No NUL character; JSON Schema cannot say "no unpaired surrogate", so the descriptions do.
+_STORABLE = "valid Unicode text, without NUL characters"
+_TEXT = {"type": "string", "minLength": 1, "maxLength": limits.MAX_TEXT_LENGTH, "pattern": "^[^\\u0000]*$",
+         "description": _STORABLE}
+_ID = {"oneOf": [{**_TEXT, "maxLength": limits.MAX_ID_LENGTH,
+                  "description": f"{_STORABLE}; surrounding spaces are dropped"}, {"type": "integer"}]}
 TRANSACTION = {
     "type": "object",
     "required": ["transaction_id", "timestamp", "customer_id", "terminal_id", "amount"],
     "properties": {
         "transaction_id": _ID, "customer_id": _ID, "terminal_id": _ID,
-        "timestamp": {"type": "string", "format": "date-time", "description": "ISO 8601; naive means UTC"},
-        "amount": {"type": "number", "minimum": 0, "maximum": 1e9, "exclusiveMaximum": True},
-        "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
-        "merchant_category": {"type": "string", "maxLength": 64},
-        "channel": {"type": "string", "enum": ["pos", "online", "atm"]},
-        "country": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+        "timestamp": {"type": "string", "format": "date-time",
+                      "description": f"ISO 8601, from {limits.TIMESTAMP_RANGE}; naive means UTC"},
+        "amount": {"type": "number", "minimum": limits.MIN_AMOUNT, "maximum": limits.MAX_AMOUNT,
+                   "exclusiveMaximum": True},
+        "currency": {"type": "string", "pattern": f"^[A-Za-z]{{{limits.CURRENCY_LETTERS}}}$"},
+        "merchant_category": {**_TEXT, "minLength": 0},
+        "channel": {"type": "string", "enum": list(limits.CHANNELS)},
+        "country": {"type": "string", "pattern": f"^[A-Za-z]{{{limits.COUNTRY_LETTERS}}}$"},
     },
 }
 REASON = {"type": "object", "properties": {
@@ -55,11 +63,11 @@ def document(version: str) -> dict:
         "security": [{"bearer": []}],
         "paths": {
             "/api/v1/score": {"post": {
-                "summary": "Score one transaction, or up to 1,000, storing each before replying",
+                "summary": f"Score one transaction, or up to {limits.MAX_BATCH:,}, storing each before replying",
                 "requestBody": {"required": True, **_json({"oneOf": [
                     {"$ref": "#/components/schemas/Transaction"},
                     {"type": "object", "required": ["transactions"], "properties": {"transactions": {
-                        "type": "array", "minItems": 1, "maxItems": 1000,
+                        "type": "array", "minItems": 1, "maxItems": limits.MAX_BATCH,
                         "items": {"$ref": "#/components/schemas/Transaction"}}}}]})},
                 "responses": {"200": {"description": "the result, or {results: [...]} for a batch", **_json(
                     {"oneOf": [{"$ref": "#/components/schemas/Result"}, {"type": "object", "required": ["results"], "properties": {

@@ -12,8 +12,9 @@ from typing import Mapping
 
 import pyarrow as pa
 
+from . import limits
 from .db import Store
-from .schema import CHANNELS, MAX_ID_LENGTH, MAX_TEXT_LENGTH, TRANSACTION_FIELDS
+from .schema import TRANSACTION_FIELDS
 
 # Large enough for the 10 MB fields that real exports sometimes carry; the field checks then
 # reject the value by name instead of the CSV reader failing the whole file.
@@ -55,37 +56,48 @@ def _parse_time(x: str) -> str:
             f"THEN try_cast(trim({x}) AS TIMESTAMPTZ)::TIMESTAMP ELSE try_cast(trim({x}) AS TIMESTAMP) END")
 
 
+def _nul(v: str) -> str:
+    return f"WHEN contains({v}, chr(0)) THEN 'must not contain a NUL character'"
+
+
 def _field_sql(field: str, currency: str) -> tuple[str, str]:
-    """(typed value from raw_<field>, reason v_<field> is invalid or NULL) for one field."""
+    """(typed value from raw_<field>, reason v_<field> is invalid or NULL) for one field, by the limits in
+    store.limits that the REST API applies too. (Text that is not valid UTF-8 the file readers refuse.)"""
     x, v = f"raw_{field}", f"v_{field}"
     if field in ("transaction_id", "customer_id", "terminal_id"):
         return (f"nullif(trim({x}), '')",
-                f"CASE WHEN {v} IS NULL THEN 'is empty' WHEN length({v}) > {MAX_ID_LENGTH} "
-                f"THEN 'is longer than {MAX_ID_LENGTH} characters' END")
+                f"CASE WHEN {v} IS NULL THEN 'is empty' WHEN length({v}) > {limits.MAX_ID_LENGTH} "
+                f"THEN 'is longer than {limits.MAX_ID_LENGTH} characters' {_nul(v)} END")
     if field in ("timestamp", "label_time"):
         missing = "'is empty'" if field == "timestamp" else "NULL"
         later = "WHEN v_label_time < v_timestamp THEN 'is before timestamp'" if field == "label_time" else ""
         return (_parse_time(x), f"CASE WHEN {_empty(x)} THEN {missing} WHEN {v} IS NULL "
-                                f"THEN 'is not an ISO 8601 date-time' WHEN year({v}) NOT BETWEEN 1970 AND 2099 "
-                                f"THEN 'is outside the years 1970-2099' {later} END")
+                                f"THEN 'is not an ISO 8601 date-time' WHEN NOT ({v} >= TIMESTAMP '{limits.EARLIEST}' "
+                                f"AND {v} < TIMESTAMP '{limits.END}') "
+                                f"THEN 'is outside the years {limits.EARLIEST.year}-{limits.LATEST.year}' {later} END")
     if field == "amount":
         return (f"try_cast(trim({x}) AS DOUBLE)",
                 f"CASE WHEN {_empty(x)} THEN 'is empty' WHEN {v} IS NULL THEN 'is not a number' "
                 f"WHEN NOT isfinite({v}) THEN 'is not a finite number' "
-                f"WHEN {v} < 0 THEN 'must be at least 0' WHEN {v} >= 1e9 THEN 'must be below 1e9' END")
+                f"WHEN {v} < {limits.MIN_AMOUNT} THEN 'must be at least {limits.MIN_AMOUNT:g}' "
+                f"WHEN {v} >= {limits.MAX_AMOUNT} THEN 'must be below {limits.MAX_AMOUNT_TEXT}' END")
     if field == "currency":
         return (f"CASE WHEN {_empty(x)} THEN '{currency}' ELSE upper(trim({x})) END",
-                f"CASE WHEN NOT regexp_full_match({v}, '[A-Z]{{3}}') THEN 'must be a 3-letter code' END")
+                f"CASE WHEN NOT regexp_full_match({v}, '[A-Z]{{{limits.CURRENCY_LETTERS}}}') "
+                f"THEN 'must be a {limits.CURRENCY_LETTERS}-letter code' END")
     if field == "country":
         return (f"nullif(upper(trim({x})), '')",
-                f"CASE WHEN NOT regexp_full_match({v}, '[A-Z]{{2}}') THEN 'must be a 2-letter code' END")
+                f"CASE WHEN NOT regexp_full_match({v}, '[A-Z]{{{limits.COUNTRY_LETTERS}}}') "
+                f"THEN 'must be a {limits.COUNTRY_LETTERS}-letter code' END")
     if field == "channel":
-        allowed = ", ".join(f"'{c}'" for c in CHANNELS)
+        allowed = ", ".join(f"'{c}'" for c in limits.CHANNELS)
         return (f"nullif(lower(trim({x})), '')",
-                f"CASE WHEN {v} NOT IN ({allowed}) THEN 'must be pos, online or atm' END")
+                f"CASE WHEN {v} NOT IN ({allowed}) THEN 'must be {', '.join(limits.CHANNELS[:-1])} "
+                f"or {limits.CHANNELS[-1]}' END")
     if field == "merchant_category":
         return (f"nullif(trim({x}), '')",
-                f"CASE WHEN length({v}) > {MAX_TEXT_LENGTH} THEN 'is longer than {MAX_TEXT_LENGTH} characters' END")
+                f"CASE WHEN length({v}) > {limits.MAX_TEXT_LENGTH} "
+                f"THEN 'is longer than {limits.MAX_TEXT_LENGTH} characters' {_nul(v)} END")
     if field == "is_fraud":
         t = f"lower(trim({x}))"
         return (f"CASE WHEN {t} IN ('1', '1.0', 'true', 't', 'yes') THEN true "

@@ -40,6 +40,17 @@ def time_span(store: Store) -> tuple[dt.datetime | None, dt.datetime | None]:
     return store.cursor().execute("SELECT min(timestamp), max(timestamp) FROM transactions").fetchone()
 
 
+def usual_span(store: Store) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last day that hold a normal share of the payments: at least a tenth of the median
+    day's, and more than one. This is where the data really is; min() and max() of the timestamps would
+    follow a single payment dated decades away. Falls back to them when no day is that full."""
+    return store.cursor().execute("""
+        WITH days AS (SELECT CAST(timestamp AS DATE) AS day, count(*) AS n FROM transactions GROUP BY ALL),
+        usual AS (SELECT greatest(2, median(n) / 10) AS least_n FROM days)
+        SELECT coalesce(min(day) FILTER (n >= least_n), min(day)), coalesce(max(day) FILTER (n >= least_n), max(day))
+        FROM days, usual""").fetchone()
+
+
 def transaction_ids(store: Store) -> list[str]:
     """Every stored transaction id (for the live scorer's membership filter, built once at start)."""
     cur = store.new_cursor()

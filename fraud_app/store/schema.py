@@ -1,7 +1,9 @@
 """The DuckDB schema as an ordered list of migrations. Append new ones; never edit a released one."""
 from __future__ import annotations
 
-# CONTRACTS §1: canonical transaction fields and whether a file must carry them.
+from .limits import CHANNELS, MAX_ID_LENGTH, MAX_TEXT_LENGTH  # noqa: F401  (also importable from here)
+
+# The transaction fields (docs/schema.md) and whether a file must carry them.
 TRANSACTION_FIELDS: dict[str, bool] = {
     "transaction_id": True,
     "timestamp": True,
@@ -15,7 +17,6 @@ TRANSACTION_FIELDS: dict[str, bool] = {
     "is_fraud": False,
     "label_time": False,
 }
-CHANNELS = ("pos", "online", "atm")
 
 # What a calibrated fraud probability means. Each decision after the first has a threshold of its name; a
 # probability at or above it gets that decision and the risk level beside it. An alert is any decision
@@ -36,8 +37,6 @@ def decision_sql(probability: str, labels: tuple[str, ...] = DECISIONS) -> str:
     steps = " ".join(f"WHEN {probability} >= ${name} THEN '{label}'"
                      for name, label in reversed(list(zip(DECISIONS[1:], labels[1:]))))
     return f"CASE {steps} ELSE '{labels[0]}' END"
-MAX_ID_LENGTH = 64
-MAX_TEXT_LENGTH = 64
 
 # transactions.is_fraud / label_time hold the current label; `labels` keeps every later change
 # (chargeback feeds, analysts) so the history of what was known when is never lost.

@@ -24,9 +24,9 @@ class DataStore(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         self.model_version = analytics.scored_version(self.store)
-        first, last = queries.time_span(self.store)
+        first, last = queries.usual_span(self.store)  # where the data is: a stray far-off payment moves nothing
         if last is not None:  # the last 30 days of data, a month an analyst can take in
-            self.period = (max(first.date(), last.date() - dt.timedelta(days=29)), last.date())
+            self.period = (max(first, last - dt.timedelta(days=29)), last)
 
     @property
     def store(self) -> Store:

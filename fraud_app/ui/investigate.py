@@ -111,10 +111,13 @@ def _terminal_plot(days: pd.DataFrame, row: dict) -> hv.Overlay:
 
 
 def _all_plot(points: pd.DataFrame, here: hv.streams.Pipe, top: float) -> hv.Overlay:
+    left_out = points.attrs["left_out"]
+    what = (f"{len(points):,} scored transactions ({left_out:,} dated far from the rest not drawn)" if left_out
+            else f"All {len(points):,} scored transactions")
     raster = rasterize(hv.Points(points, ["time", "amount"], ["score"]), aggregator=datashader.mean("score")).opts(
         cmap="plasma", cnorm="eq_hist", colorbar=True, clabel="mean score", cformatter="%.3g", tools=["hover"],
         responsive=True, height=380, xlabel="", ylabel="amount", ylim=(0, top),
-        title=f"All {len(points):,} scored transactions: amount over time, coloured by score")
+        title=f"{what}: amount over time, coloured by score")
     marker = hv.DynamicMap(lambda data: hv.Points(data, ["time", "amount"]), streams=[here]).opts(
         color="#00e5ff", size=16, fill_alpha=0, line_width=3)
     return (raster * marker).opts(shared_axes=False)
@@ -235,7 +238,9 @@ class InvestigateView(View):
         if self._drawn[0] is not points or self._drawn[1] != top:
             self._drawn = (points, top)
             self._all.object = _all_plot(points, self._here, top)
-        self._here.send([] if row is None else [(row["timestamp"], row["amount"])])
+        window = points.attrs["window"]
+        shown = row is not None and window is not None and window[0] <= np.datetime64(row["timestamp"], "us") <= window[1]
+        self._here.send([(row["timestamp"], row["amount"])] if shown else [])  # a far-off one would widen the axis
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(pn.Row(pn.pane.Markdown("## Investigate"), pn.HSpacer(), self._search),
