@@ -57,29 +57,23 @@ class _GroupWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                scores.insert_scored(self.store, [row for b in batch for row in b[0]],
-                                     [row for b in batch for row in b[1]])
-            except BaseException as exc:
-                if len(batch) == 1:
-                    log.error("writing a scored request failed: %s", exc)
-                    batch[0][2].set_exception(exc)
-                    continue
-                log.warning("writing %d scored requests together failed (%s); writing each alone", len(batch), exc)
-                for transactions, scored, done in batch:
-                    self._write_one(transactions, scored, done)
-            else:
-                for *_, done in batch:
-                    done.set_result(None)
+            self.commit(batch)
 
-    def _write_one(self, transactions: list[tuple], scored: list[tuple], done: Future) -> None:
+    def commit(self, batch: list[tuple[list[tuple], list[tuple], Future]]) -> None:
+        """Commit the batch's requests together; if that fails, each alone, so only a bad one fails."""
         try:
-            scores.insert_scored(self.store, transactions, scored)
-        except BaseException as exc:  # this request's own fault: only it learns of the failure
+            scores.insert_scored(self.store, [row for b in batch for row in b[0]], [row for b in batch for row in b[1]])
+        except BaseException as exc:
+            if len(batch) > 1:
+                log.warning("writing %d scored requests together failed (%s); writing each alone", len(batch), exc)
+                for request in batch:
+                    self.commit([request])
+                return
             log.error("writing a scored request failed: %s", exc)
-            done.set_exception(exc)
+            batch[0][2].set_exception(exc)
         else:
-            done.set_result(None)
+            for *_, done in batch:
+                done.set_result(None)
 
 
 _U64 = (1 << 64) - 1
