@@ -54,6 +54,7 @@ class Settings:
     review_cost: float = 5.0     # cost of reviewing one alert, in currency units, for the backtest's cost
     rate_limit: float = 2000.0   # API requests a second per client (bursts to twice that); 0 turns it off
     max_body_bytes: int = 2_000_000
+    upload_max_bytes: int = 10_000_000  # the largest file the Data view takes; bigger ones go through the CLI
 
     @property
     def db_path(self) -> Path:
@@ -86,7 +87,8 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
 
 _KINDS = {"home": Path, "db": Path, "ui_users": Path, "label_delay_days": int, "port": int,
           "demo_customers": int, "demo_terminals": int, "demo_days": int,
-          "alert_budget": int, "review_cost": float, "rate_limit": float, "max_body_bytes": int}
+          "alert_budget": int, "review_cost": float, "rate_limit": float, "max_body_bytes": int,
+          "upload_max_bytes": int}
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None,

@@ -1,7 +1,6 @@
 """The Panel application. `fraud-app serve` calls serve(); `panel serve fraud_app/ui/app.py` runs this file."""
 from __future__ import annotations
 
-import html
 import logging
 import secrets
 from pathlib import Path
@@ -17,6 +16,7 @@ from fraud_app.ui.model import ModelView
 from fraud_app.ui.monitor import MonitoringView
 from fraud_app.ui.overview import OverviewView
 from fraud_app.ui.review import ReviewView
+from fraud_app.ui.safe import plain
 from fraud_app.ui.summary import SummaryView
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def create_app(app: FraudApp) -> pn.template.FastListTemplate:
     return pn.template.FastListTemplate(
         title=TITLE,
         sidebar=[nav, pn.layout.Divider(), refresh,
-                 pn.pane.Markdown(f"<small>Database<br>`{app.store.path}`</small>"), *_signed_in()],
+                 pn.pane.Markdown(f"<small>Database<br><code>{plain(app.store.path)}</code></small>"), *_signed_in()],
         main=[page],
         accent="#1f5fa8",
         font=SYSTEM_FONT,
@@ -75,7 +75,7 @@ def create_app(app: FraudApp) -> pn.template.FastListTemplate:
 def _signed_in() -> list:
     if not pn.state.user:
         return []
-    return [pn.pane.HTML(f"<small>Signed in as <b>{html.escape(pn.state.user)}</b> · "
+    return [pn.pane.HTML(f"<small>Signed in as <b>{plain(pn.state.user)}</b> · "
                          "<a href='./logout'>sign out</a></small>")]
 
 

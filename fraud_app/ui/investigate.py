@@ -2,7 +2,6 @@
 terminal's days, and where it sits among all transactions."""
 from __future__ import annotations
 
-import html
 import json
 import threading
 
@@ -19,6 +18,7 @@ from ..features import reason_text
 from ..registry import ModelError
 from ..store import ALERT_DECISIONS, investigate
 from .downloads import csv_download
+from .safe import plain
 from .view import View
 
 GREY, BLUE, ORANGE, RED, GREEN = "#90a4ae", "#1f5fa8", "#ef6c00", "#c62828", "#2e7d32"
@@ -29,7 +29,7 @@ HINT = "Type a transaction id above, or click a transaction id in the Review que
 
 def _badge(text: str, colour: str) -> str:
     return (f'<span style="background:{colour};color:white;border-radius:4px;padding:2px 8px;'
-            f'font-size:11pt;margin-left:8px">{html.escape(text)}</span>')
+            f'font-size:11pt;margin-left:8px">{plain(text)}</span>')
 
 
 def _label(row: dict) -> str:
@@ -54,7 +54,7 @@ def _fields(row: dict) -> str:
              ("Decision", row["decision"]), ("Model", row["model_version"]), ("Label", _label(row)),
              ("Case", case), ("Note", row["note"])]
     cells = "".join(f'<tr><td style="color:#607d8b;padding:3px 16px 3px 0">{k}</td>'
-                    f'<td style="padding:3px 0">{html.escape(str(v))}</td></tr>' for k, v in items if v is not None)
+                    f'<td style="padding:3px 0">{plain(v)}</td></tr>' for k, v in items if v is not None)
     return f'<table style="font-size:10.5pt;border-collapse:collapse">{cells}</table>'
 
 
@@ -205,7 +205,7 @@ class InvestigateView(View):
         row = investigate.transaction(data.store, tid, data.model_version) if tid else None
         self._show_all(row)
         if row is None:
-            self._notice.object = f"No transaction with id **{tid}**. {HINT}" if tid else HINT
+            self._notice.object = f"No transaction with id **{plain(tid)}**. {HINT}" if tid else HINT
             self._notice.alert_type = "warning" if tid else "info"
             self._notice.visible, self._detail.visible = True, False
             return
@@ -214,14 +214,14 @@ class InvestigateView(View):
         card = investigate.card_history(data.store, row["customer_id"], data.model_version)
         days = investigate.terminal_daily(data.store, row["terminal_id"], data.model_version)
         level = row["risk_level"]
-        self._title.object = f"### Transaction {html.escape(tid)}" + (
+        self._title.object = f"### Transaction {plain(tid)}" + (
             _badge(f"{level} risk · {row['decision']}", LEVELS.get(level, GREY)) if level else "")
         self._fields.object = _fields(row)
         reasons = self._reasons(row)
         self._why.object = _reasons_plot(reasons) if reasons else None
         self._card_plot.object = _card_plot(card, tid, row["customer_id"])
         self._terminal_plot.object = _terminal_plot(days, row)
-        self._card_title.object = f"#### Card {row['customer_id']}: payments, newest first (click one to open it)"
+        self._card_title.object = f"#### Card {plain(row['customer_id'])}: payments, newest first (click one to open it)"
         shown = card.iloc[::-1].reset_index(drop=True)  # newest first, as a statement reads
         at = shown.index[shown["transaction_id"] == tid]
         self._card_table.value = shown

@@ -12,6 +12,7 @@ from panel.viewable import Viewer
 
 from ..jobs import Job
 from .datastore import DataStore
+from .safe import plain
 
 
 class JobStatus(Viewer):
@@ -47,7 +48,8 @@ class JobStatus(Viewer):
             return
         self._bar.visible, self._bar.value = job.running, int(100 * job.fraction)
         if job.running:
-            self.message = f"{job.title} ({job.actor}): {job.message} · {time.monotonic() - job.started:.0f} s"
+            self.message = (f"{plain(job.title)} ({plain(job.actor)}): {plain(job.message)} · "
+                            f"{time.monotonic() - job.started:.0f} s")
             return
         if self._poll is not None:
             self._poll.stop()
@@ -55,8 +57,8 @@ class JobStatus(Viewer):
         if job is not self._seen:
             self._seen = job
             took = f"{job.finished - job.started:.0f} s"
-            self.message = (f"**{job.title} failed** after {took}: {job.error}" if job.error
-                            else f"{job.title} finished in {took}: {job.message}")
+            self.message = (f"**{plain(job.title)} failed** after {took}: {plain(job.error)}" if job.error
+                            else f"{plain(job.title)} finished in {took}: {plain(job.message)}")
             self.data_store.refresh()
 
     def __panel__(self) -> pn.viewable.Viewable:

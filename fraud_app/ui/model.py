@@ -14,6 +14,7 @@ from ..jobs import BusyError
 from .jobs import JobStatus
 from .retrain import TrainingPanel
 from .review import analyst
+from .safe import plain
 from .thresholds import ThresholdPanel
 from .view import View
 
@@ -174,7 +175,7 @@ class ModelView(View):
         promote = pn.widgets.Button(name="Promote…", button_type="primary", width=120, align="end")
         rollback = pn.widgets.Button(name="Roll back…", button_type="light", width=120, align="end")
         promote.on_click(lambda *_: self._ask(
-            f"Put **{self.version}** in use for all new scores? The current version is kept for rollback.",
+            f"Put **{plain(self.version)}** in use for all new scores? The current version is kept for rollback.",
             self._promote))
         rollback.on_click(lambda *_: self._ask("Go back to the version used before the current one?", self._rollback))
         return pn.Column(
@@ -186,7 +187,7 @@ class ModelView(View):
                    pn.widgets.Select.from_param(self.param.compare, name="Compare with", width=140),
                    promote, rollback),
             self._confirm,
-            pn.pane.Markdown(self.param.message),
+            pn.pane.Markdown(pn.bind(plain, self.param.message)),  # error texts among them
             self._curves,
             self._metrics,
             pn.layout.Divider(),

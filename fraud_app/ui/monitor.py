@@ -13,6 +13,7 @@ from .. import monitoring
 from ..metrics import LATENCY_WINDOW
 from ..features import FEATURE_NAMES
 from .downloads import csv_download
+from .safe import plain
 from .view import View
 
 COLORS = {"stable": "#2e7d32", "watch": "#e08a00", "shift": "#c62828", "n/a": "#90a4ae"}
@@ -94,7 +95,7 @@ class MonitoringView(View):
         if job is None:
             return
         self._progress.value = int(100 * job.fraction)
-        self._message.object = f"{job.message}…"
+        self._message.object = f"{plain(job.message)}…"
         if job.future.done():
             self._take(job)
 
@@ -137,7 +138,7 @@ class MonitoringView(View):
 
     def _drift(self, result, computing: bool, error: str) -> pn.viewable.Viewable:
         if error:
-            return pn.pane.Alert(error, alert_type="danger")
+            return pn.pane.Alert(plain(error), alert_type="danger")
         if computing:
             return pn.Column(self._message, self._progress, pn.pane.Markdown(
                 "<small>Comparing recent payments with the model's training takes a few seconds the first time; "
@@ -148,7 +149,7 @@ class MonitoringView(View):
         ref = result.reference
         sampled = (f"features from {len(ref.weeks)} weeks spread over it ({ref.rows:,} payments)"
                    if len(ref.weeks) > 1 else f"features of all {ref.rows:,} payments")
-        about = (f"Model **{result.version}**, trained on {_days(*ref.window)}: {sampled}, scores of all "
+        about = (f"Model **{plain(result.version)}**, trained on {_days(*ref.window)}: {sampled}, scores of all "
                  f"{ref.score_rows:,}. Compared with the 7 days {_days(*result.now)} ({result.now_rows:,} payments), "
                  "the last of the period.")
         counts = result.features.status.value_counts()

@@ -10,6 +10,7 @@ from .datastore import DataStore
 from ..jobs import BusyError
 from .jobs import JobStatus
 from .review import analyst
+from .safe import plain
 
 
 class TrainingPanel(Viewer):
@@ -64,7 +65,8 @@ class TrainingPanel(Viewer):
                                                          width=150),
                    pn.widgets.IntInput.from_param(self.param.test_days, name="Test days", width=110),
                    self._button),
-            pn.pane.Markdown(pn.bind(lambda e: f"<span style='color:#c62828'>{e}</span>" if e else "", self.param.error)),
+            pn.pane.Markdown(pn.bind(lambda e: f"<span style='color:#c62828'>{plain(e)}</span>" if e else "",
+                                     self.param.error)),
             pn.pane.Markdown("The new version is trained and tested, not put in use: compare it above, then promote "
                              "it.", styles={"color": "#555"}),
             sizing_mode="stretch_width",

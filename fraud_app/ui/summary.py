@@ -12,6 +12,8 @@ from .downloads import csv_download
 from ..jobs import BusyError
 from .jobs import JobStatus
 from .review import analyst
+from .safe import plain
+from .upload import Upload, megabytes
 from .view import View
 
 
@@ -22,27 +24,32 @@ class SummaryView(View):
     def __init__(self, **params):
         super().__init__(**params)
         self.status = JobStatus(data_store=self.data_store)
-        self._file = pn.widgets.FileInput(accept=".csv,.parquet,.pq", multiple=False, width=320)
-        self._import = pn.widgets.Button(name="Import", button_type="primary", width=110, align="end")
+        self._file = Upload(accept=".csv,.parquet,.pq", max_bytes=self.data_store.settings.upload_max_bytes,
+                            width=320)
+        self._import = pn.widgets.Button(name="Import", button_type="primary", width=110, align="end", disabled=True)
         self._import.on_click(self._start_import)
+        self._file.param.watch(self._received, ["filename", "refused"])
+
+    def _received(self, *_) -> None:
+        self._import.disabled = not self._file.filename
+        self.error = self._file.refused
 
     def _start_import(self, *_) -> None:
-        if not self._file.value:
+        if self._file.file is None:
             self.error = "Choose a CSV or Parquet file first."
             return
-        name = Path(self._file.filename or "upload.csv").name
-        folder = tempfile.mkdtemp(prefix="fraud_app-import-")
-        path = Path(folder) / name  # the file's own name: the load history and error lines show it
-        path.write_bytes(self._file.value)
-        self._file.value = None
+        name, content = self._file.file
+        name = Path(name).name
+        if name in ("", ".", ".."):
+            name = "upload.csv"
         app, who = self.data_store.app, analyst()
 
         def work(progress):
-            try:
+            # The file exists only while the job runs: a refused start, a failure or a success leaves nothing.
+            with tempfile.TemporaryDirectory(prefix="fraud_app-import-") as folder:
+                path = Path(folder) / name  # the file's own name: the load history and error lines show it
+                path.write_bytes(content)
                 report = app.import_file(path, actor=who, progress=progress)
-            finally:
-                path.unlink(missing_ok=True)
-                Path(folder).rmdir()
             if report.rejected:  # nothing was imported; the job's error lists where and why
                 raise ValueError(f"nothing imported from {name}: {report.rejected:,} of {report.rows_read:,} rows "
                                  "are invalid. " + " · ".join(report.lines(5)))
@@ -50,9 +57,10 @@ class SummaryView(View):
 
         try:
             app.jobs.start(f"Importing {name}", who, work)
-        except BusyError as exc:
+        except BusyError as exc:  # the file stays chosen: Import again once the job is done
             self.error = f"Cannot import now: {exc}"
             return
+        self._file.clear()
         self.error = ""
         self.status.watch()
 
@@ -83,13 +91,15 @@ class SummaryView(View):
 
     def __panel__(self) -> pn.viewable.Viewable:
         version = self.param.drawn
+        limit = megabytes(self.data_store.settings.upload_max_bytes)
         return pn.Column(
             pn.pane.Markdown("## Data"),
             pn.Row(self._file, self._import,
-                   pn.pane.Markdown("Import transactions (CONTRACTS schema). A file with any invalid row is refused "
-                                    "whole, with the lines and fields named; new rows are scored at once.",
+                   pn.pane.Markdown(f"Import transactions from a CSV or Parquet file of up to {limit} (bigger "
+                                    "files: `fraud-app import` on the server). A file with any invalid row is "
+                                    "refused whole, with the lines and fields named; new rows are scored at once.",
                                     styles={"color": "#555"}, width=420)),
-            pn.pane.Markdown(pn.bind(lambda e: f"<span style='color:#c62828'>{e}</span>" if e else "",
+            pn.pane.Markdown(pn.bind(lambda e: f"<span style='color:#c62828'>{plain(e)}</span>" if e else "",
                                      self.param.error)),
             self.status,
             pn.bind(self._cards, version),

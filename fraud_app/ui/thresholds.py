@@ -13,6 +13,7 @@ from panel.viewable import Viewer
 from .. import backtest, registry
 from .datastore import DataStore
 from .review import analyst
+from .safe import plain
 
 CARD = dict(font_size="20pt", title_size="10pt")
 SWEEP = np.arange(5, 1001, 5)
@@ -91,10 +92,10 @@ class ThresholdPanel(Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
             "#### Threshold simulator",
-            pn.pane.Markdown(pn.bind(lambda v: f"On the test window of **{v}**." if v else "", self.param.version)),
+            pn.pane.Markdown(pn.bind(lambda v: f"On the test window of **{plain(v)}**." if v else "", self.param.version)),
             pn.Row(pn.widgets.IntSlider.from_param(self.param.budget, name="Alert budget (a day)", step=5, width=300),
                    pn.widgets.FloatSlider.from_param(self.param.review_cost, name="Cost of one review", step=0.5,
                                                      width=300)),
             self._readout, self._plot,
-            pn.Row(self._save, pn.pane.Markdown(self.param.message, margin=(8, 10))),
+            pn.Row(self._save, pn.pane.Markdown(pn.bind(plain, self.param.message), margin=(8, 10))),
             sizing_mode="stretch_width")
