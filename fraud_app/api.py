@@ -8,31 +8,36 @@ Two ways in, one set of handlers, each handed the process's application object:
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
+import re
+import sys
 import threading
 import time
 from typing import Any
 
 from tornado.ioloop import IOLoop
-from tornado.web import HTTPError, RequestHandler
+from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from . import __version__
 from .application import FraudApp, served_app
+from .guard import Throttle, bearer_matches, is_json_media_type, origin_allowed, parse_json, retry_after
 from .importer import FieldError, parse_record
 from .live import ConflictError, NoModelError
 from .store import StoreError, limits, models, queries
 
 log = logging.getLogger(__name__)
 MAX_BATCH = limits.MAX_BATCH
+AUTH_FAILURES = 10  # wrong tokens from one client within settings.auth_window before it is rate limited
 
 
 class Service:
-    """What every handler shares: the application object, its settings, and the per-client rate limit."""
+    """What every handler shares: the application object, its settings, the per-client rate limit and the
+    count of wrong tokens per client."""
 
     def __init__(self, app: FraudApp):
         self.app, self.settings = app, app.settings
+        self.failed_auth = Throttle(AUTH_FAILURES, app.settings.auth_window)
         self._buckets: dict[str, list[float]] = {}
         self._bucket_lock = threading.Lock()
 
@@ -56,13 +61,20 @@ class ApiError(HTTPError):
     """An error the client caused or must know about, sent as the documented error object. `stored` is the
     stored result a 409 refers to."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None, stored: Any = None):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None, stored: Any = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(status)
         self.code, self.message, self.field, self.stored = code, message, field, stored
+        self.headers = headers or {}  # sent with the error (send_error clears headers set before it)
 
 
+@stream_request_body
 class ApiHandler(RequestHandler):
+    """Every check that needs only the headers runs in prepare(), before any of the body is read: a client
+    that will be refused cannot make the server hold its upload. The body then streams into
+    data_received() up to the size limit."""
     route = ""
+    _admitted = False  # past the checks; until then a refusal ends the connection (its body is never read)
 
     def initialize(self, svc: Service) -> None:
         self.svc = svc
@@ -72,16 +84,50 @@ class ApiHandler(RequestHandler):
         self.set_header("Cache-Control", "no-store")
 
     def prepare(self) -> None:
-        token = self.svc.settings.api_token
-        if token:
-            given = self.request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                raise ApiError(401, "unauthorized", "missing or wrong bearer token")
-        if not self.svc.allow(self.request.remote_ip or "?"):
-            self.set_header("Retry-After", "1")
-            raise ApiError(429, "rate_limited", f"more than {self.svc.settings.rate_limit:g} requests a second")
-        if len(self.request.body or b"") > self.svc.settings.max_body_bytes:
-            raise ApiError(413, "too_large", f"body over {self.svc.settings.max_body_bytes:,} bytes")
+        settings, headers, request = self.svc.settings, self.request.headers, self.request
+        self._body = bytearray()
+        client = request.remote_ip or "?"
+        # Rate first, token second: a client guessing tokens is refused even when a guess is right. Wrong
+        # tokens count against the rate limit (and are not limited when it is off).
+        failures = self.svc.failed_auth
+        if settings.rate_limit > 0 and (wait := failures.wait(client)):
+            raise ApiError(429, "rate_limited", f"{AUTH_FAILURES} wrong tokens within {settings.auth_window:g} s",
+                           headers={"Retry-After": retry_after(wait)})
+        if not self.svc.allow(client):
+            raise ApiError(429, "rate_limited", f"more than {settings.rate_limit:g} requests a second",
+                           headers={"Retry-After": "1"})
+        if settings.api_token and not bearer_matches(headers.get("Authorization"), settings.api_token):
+            failures.fail(client)
+            raise ApiError(401, "unauthorized", "missing or wrong bearer token")
+        origin = headers.get("Origin")
+        if not origin_allowed(origin, f"{request.protocol}://{request.host}", settings.allowed_origins):
+            raise ApiError(403, "forbidden_origin", f"requests from the web origin {origin!r} are not accepted "
+                           "(FRAUD_APP_ALLOWED_ORIGINS lists the ones that are)")
+        if request.method == "POST" and not is_json_media_type(headers.get("Content-Type")):
+            raise ApiError(415, "unsupported_media_type", "send the body as Content-Type: application/json")
+        length = headers.get("Content-Length")
+        if length is not None and not re.fullmatch(r"\s*\d{1,20}\s*", length):
+            raise ApiError(400, "bad_request", f"Content-Length {length!r} is not a number of bytes")
+        if length is not None and int(length) > settings.max_body_bytes:
+            raise ApiError(413, "too_large", f"body over {settings.max_body_bytes:,} bytes")
+        connection = request.connection
+        if hasattr(connection, "set_body_timeout"):  # HTTP/1 (Tornado's only server-side connection)
+            connection.set_body_timeout(settings.body_timeout)
+            # data_received applies the limit, answering 413; Tornado's own check, which is for the
+            # server's other routes, would drop a chunked body over it with a bare 400.
+            connection.set_max_body_size(sys.maxsize)
+        self._admitted = True
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        limit = self.svc.settings.max_body_bytes
+        if len(self._body) + len(chunk) > limit:
+            self._admitted = False
+            error = ApiError(413, "too_large", f"body over {limit:,} bytes")
+            self.send_error(413, exc_info=(ApiError, error, None))
+            return
+        self._body += chunk
 
     def send(self, body: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -89,12 +135,17 @@ class ApiHandler(RequestHandler):
 
     def write_error(self, status_code: int, **kwargs) -> None:
         error = kwargs.get("exc_info", (None, None))[1]
+        self.set_header("Content-Type", "application/json")  # also from /metrics
+        if not self._admitted:  # refused before its body was read: Tornado closes the connection after this
+            self.set_header("Connection", "close")
         if isinstance(error, ApiError):
             body = {"code": error.code, "message": error.message}
             if error.field:
                 body["field"] = error.field
             if error.status_code == 409:
                 body["stored"] = error.stored
+            for name, value in error.headers.items():
+                self.set_header(name, value)
         elif isinstance(error, StoreError):  # the database, not the request, is at fault
             self.set_status(503)
             body = {"code": "unavailable", "message": str(error)}
@@ -109,8 +160,8 @@ class ApiHandler(RequestHandler):
 
     def json_body(self) -> Any:
         try:
-            return json.loads(self.request.body or b"")
-        except (ValueError, UnicodeDecodeError) as exc:
+            return parse_json(bytes(self._body))
+        except ValueError as exc:  # UnicodeDecodeError is one
             raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}") from None
 
 

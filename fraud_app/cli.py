@@ -16,6 +16,7 @@ from . import __version__
 from .config import ConfigError, Settings, load_settings, setup_logging
 
 log = logging.getLogger("fraud_app.cli")
+MIN_TOKEN_LENGTH = 32  # a token that can be guessed is no protection on an open network
 
 
 class UsageError(ValueError):
@@ -225,7 +226,8 @@ def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
         loopback = address == "localhost" or ipaddress.ip_address(address).is_loopback
     except ValueError:
         loopback = False
-    missing = [what for what, ok in (("FRAUD_APP_API_TOKEN for the REST API", settings.api_token),
+    missing = [what for what, ok in ((f"FRAUD_APP_API_TOKEN of at least {MIN_TOKEN_LENGTH} characters for the "
+                                      "REST API", len(settings.api_token or "") >= MIN_TOKEN_LENGTH),
                                      ("FRAUD_APP_UI_PASSWORD or FRAUD_APP_UI_USERS for the UI",
                                       settings.ui_password or settings.ui_users)) if not ok]
     if not loopback and missing and not allow_insecure:

@@ -55,6 +55,10 @@ class Settings:
     rate_limit: float = 2000.0   # API requests a second per client (bursts to twice that); 0 turns it off
     max_body_bytes: int = 2_000_000
     upload_max_bytes: int = 10_000_000  # the largest file the Data view takes; bigger ones go through the CLI
+    allowed_origins: str | None = None  # comma separated: web origins, besides our own, whose pages may call the API
+    idle_timeout: float = 30.0   # seconds a connection may sit idle or take to send its request headers
+    body_timeout: float = 60.0   # seconds a request may take to send its body
+    auth_window: float = 60.0    # seconds over which failed sign-ins and API tokens are counted per client
 
     @property
     def db_path(self) -> Path:
@@ -88,7 +92,7 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
 _KINDS = {"home": Path, "db": Path, "ui_users": Path, "label_delay_days": int, "port": int,
           "demo_customers": int, "demo_terminals": int, "demo_days": int,
           "alert_budget": int, "review_cost": float, "rate_limit": float, "max_body_bytes": int,
-          "upload_max_bytes": int}
+          "upload_max_bytes": int, "idle_timeout": float, "body_timeout": float, "auth_window": float}
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None,
@@ -125,6 +129,9 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"rate_limit: {s.rate_limit} must not be negative (0 turns it off)")
     if s.max_body_bytes < 1000:
         raise ConfigError(f"max_body_bytes: {s.max_body_bytes} is below 1000")
+    for name in ("idle_timeout", "body_timeout", "auth_window"):
+        if not 0 < getattr(s, name) < float("inf"):
+            raise ConfigError(f"{name}: {getattr(s, name)} must be a number of seconds above 0")
     if s.ui_password and s.ui_users:
         raise ConfigError("ui_password and ui_users: set one or the other, not both")
     if s.ui_users and not Path(s.ui_users).is_file():

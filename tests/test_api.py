@@ -28,7 +28,8 @@ def server(trained, tmp_path_factory):
 
 
 def call(server, method, route, body=None, headers=AUTH, raw=None):
-    return requests.request(method, server.url + route.lstrip("/"), headers=headers, timeout=30,
+    return requests.request(method, server.url + route.lstrip("/"), timeout=30,
+                            headers={"Content-Type": "application/json", **headers},
                             data=raw if raw is not None else None if body is None else json.dumps(body))
 
 

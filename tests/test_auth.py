@@ -7,7 +7,7 @@ import requests
 
 from conftest import Server, copy_of, one_line_error, run_cli
 
-TOKEN = "t0ken-for-tests"
+TOKEN = "t0ken-for-tests-long-enough-0123456789"
 
 
 def test_a_non_loopback_bind_needs_ui_auth_as_well_as_the_token(tmp_path):

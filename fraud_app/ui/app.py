@@ -10,6 +10,7 @@ from panel.theme.fast import Fast
 
 from fraud_app.application import FraudApp, served_app
 from fraud_app.config import Settings
+from fraud_app.guard import server_limits
 from fraud_app.ui.datastore import DataStore
 from fraud_app.ui.investigate import InvestigateView
 from fraud_app.ui.model import ModelView
@@ -94,16 +95,20 @@ def serve(app: FraudApp, show: bool = True) -> None:
     log.info("serving on http://%s:%d/ (API under /api/v1/)", settings.address, settings.port)
     pn.serve({"/": lambda: create_app(app)}, address=settings.address, port=settings.port,
              show=show, title=TITLE, websocket_origin=_origins(settings), print_url=True,
-             extra_patterns=api.routes(app), **_auth(settings))
+             extra_patterns=api.routes(app), http_server_kwargs=server_limits(settings), **_auth(settings))
 
 
 def _auth(settings: Settings) -> dict:
-    """Panel's basic auth when a UI password or users file is set. The REST routes keep their bearer token."""
-    secret = settings.ui_password or (str(settings.ui_users) if settings.ui_users else None)
-    if secret is None:
+    """Panel's basic auth, throttled (ui/auth.py), when a UI password or users file is set. The REST routes
+    keep their bearer token."""
+    if not (settings.ui_password or settings.ui_users):
         return {}
-    return {"basic_auth": secret, "cookie_secret": settings.cookie_secret or secrets.token_urlsafe(32),
-            "basic_login_template": str(Path(__file__).with_name("login.html"))}
+    from fraud_app.ui.auth import ThrottledAuthProvider
+
+    provider = ThrottledAuthProvider(password=settings.ui_password, users_file=settings.ui_users,
+                                     window=settings.auth_window,
+                                     login_template=str(Path(__file__).with_name("login.html")))
+    return {"auth_provider": provider, "cookie_secret": settings.cookie_secret or secrets.token_urlsafe(32)}
 
 
 if pn.state.served:  # run by `panel serve fraud_app/ui/app.py`, once per session

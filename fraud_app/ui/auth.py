@@ -1,0 +1,73 @@
+"""The UI's sign-in: Panel's basic auth, with passwords compared in constant time and failed sign-ins
+throttled per client address (guard.Throttle)."""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from pathlib import Path
+
+from panel.auth import BasicAuthProvider, BasicLoginHandler
+from tornado.escape import url_escape
+
+from fraud_app.guard import Throttle, retry_after
+
+log = logging.getLogger(__name__)
+MAX_FAILURES = 5  # failed sign-ins from one address within the window before it must wait
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class ThrottledLoginHandler(BasicLoginHandler):
+    """Panel's login page and form; ThrottledAuthProvider makes a subclass carrying the credentials."""
+
+    password: str | None = None
+    users_file: Path | None = None
+    throttle: Throttle
+
+    def post(self) -> None:
+        wait = self.throttle.wait(self.request.remote_ip or "?")
+        if wait:
+            message = f"Too many failed sign-ins: try again in {retry_after(wait)} s."
+            self.redirect(self.request.uri + "?error=" + url_escape(message))
+            return
+        super().post()
+
+    def _validate(self, username: str, password: str) -> bool:
+        if self.users_file is not None:
+            try:  # read at each sign-in, as Panel does, so edits to the file apply without a restart
+                users = json.loads(Path(self.users_file).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                log.error("cannot read the UI users file %s: %s", self.users_file, exc)
+                users = {}
+            expected = users.get(username) if isinstance(users, dict) else None
+            # Compared even for an unknown name, so the time taken does not tell names apart.
+            ok = _same(password, str(expected or "")) and expected is not None
+        else:
+            ok = self.password is not None and _same(password, self.password)
+        if not ok:
+            self.throttle.fail(self.request.remote_ip or "?")
+        return ok
+
+
+class ThrottledAuthProvider(BasicAuthProvider):
+    """Pass to pn.serve as auth_provider= (instead of basic_auth=): one shared `password`, or a
+    `users_file` of {"user": "password"}."""
+
+    def __init__(self, password: str | None = None, users_file: Path | None = None, window: float = 60.0,
+                 login_template: str | None = None):
+        self._credentials = {"password": password, "users_file": users_file,
+                             "throttle": Throttle(MAX_FAILURES, window)}
+        self._handler: type[ThrottledLoginHandler] | None = None
+        super().__init__(login_template=login_template)
+
+    @property
+    def login_handler(self) -> type[ThrottledLoginHandler]:
+        # A class of its own, rather than Panel's way of setting attributes on BasicLoginHandler itself.
+        if self._handler is None:
+            self._handler = type("LoginHandler", (ThrottledLoginHandler,), {
+                **self._credentials, "_login_endpoint": self._login_endpoint,
+                "_login_template": self._login_template})
+        return self._handler
