@@ -160,13 +160,12 @@ def _histogram(ref: Reference, name: str, now_shares: np.ndarray) -> pd.DataFram
 def drift(store: Store, version: str, now_days: int = 7, end: dt.date | None = None, *,
           label_delay_days: int = 7, bins: int = 10, ref: Reference | None = None,
           progress: Progress | None = None) -> Drift:
-    """PSI of every feature and of the score: the `now_days` days to `end` (default: the last stored day)
+    """PSI of every feature and of the score: the `now_days` days to `end` (default: the last day of the data)
     against `version`'s training window (`ref`, computed here when not given)."""
     started = time.perf_counter()
     ref = ref or reference(store, version, label_delay_days=label_delay_days, bins=bins, progress=progress)
     if end is None:
-        last = queries.time_span(store)[1]
-        end = last.date() if last is not None else ref.window[1]
+        end = queries.usual_span(store)[1] or ref.window[1]
     now = (end - dt.timedelta(days=now_days - 1), end)
     if progress:
         progress(0.8, f"Computing features of the {now_days} days to {end:%d %b %Y}")

@@ -107,15 +107,15 @@ class Windows:
 
 def plan(store: Store, train_start: dt.date | None, train_end: dt.date | None, delay_days: int,
          test_days: int) -> Windows:
-    """Fill in defaults from the stored data: the test window ends on the last stored day, and training
+    """Fill in defaults from the stored data: the test window ends on the last day of the data, and training
     covers the three months before the delay gap."""
-    first, last = queries.time_span(store)
+    first, last = queries.usual_span(store)  # where the data is: a stray far-off payment moves no default
     if first is None:
         raise TrainingError("the database holds no transactions: import or generate some first")
     if train_end is None:
-        train_end = last.date() - dt.timedelta(days=delay_days + test_days)
+        train_end = last - dt.timedelta(days=delay_days + test_days)
     if train_start is None:
-        train_start = max(first.date(), train_end - dt.timedelta(days=91))
+        train_start = max(first, train_end - dt.timedelta(days=91))
     if train_start > train_end:
         raise TrainingError(f"train-start {train_start} is after train-end {train_end}")
     if delay_days < 0 or test_days < 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import param
 from panel.custom import JSComponent
 
-from ..api import MAX_BATCH
+from ..store.limits import MAX_BATCH
 
 CHUNK = 1_000_000
 
