@@ -210,3 +210,15 @@ def test_the_openapi_document_states_the_limits_the_api_enforces(served):
                                                              "customer_id": "C" * (longest + 1)})) == "customer_id"
     assert field_error(post(served, "/api/v1/score", base | {"transaction_id": "doc-2",
                                                              "amount": fields["amount"]["maximum"]})) == "amount"
+
+
+def test_the_default_training_window_and_drift_end_ignore_extreme_payments(pair):
+    from fraud_app import training
+    from fraud_app.store import Store
+
+    windows = {}
+    for name in ("plain", "extreme"):
+        with Store(pair[name]) as store:
+            windows[name] = training.plan(store, None, None, 7, 7)
+    assert windows["extreme"] == windows["plain"]
+    assert windows["plain"].test_end == pair["last"].date()
