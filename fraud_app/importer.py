@@ -191,7 +191,7 @@ def _optional_text(record: Mapping, name: str, pattern: str | None = None) -> st
 
 
 def parse_record(record, currency: str) -> dict:
-    """One transaction as posted (CONTRACTS §1, labels ignored) -> canonical values, or FieldError."""
+    """One transaction as posted (docs/schema.md; labels ignored) -> canonical values, or FieldError."""
     if not isinstance(record, Mapping):
         raise FieldError("transaction", "must be a JSON object")
     amount = record.get("amount")

@@ -55,7 +55,7 @@ def document(version: str) -> dict:
     return {
         "openapi": "3.0.3",
         "info": {"title": "fraud_app", "version": version,
-                 "description": "Real-time fraud scoring, labels, health and metrics (CONTRACTS §3)."},
+                 "description": "Real-time fraud scoring, labels, health and metrics (see docs/rest-api.md)."},
         "components": {
             "schemas": {"Transaction": TRANSACTION, "Result": RESULT, "Error": ERROR},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
