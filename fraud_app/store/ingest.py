@@ -211,8 +211,8 @@ class Staging:
 
     def write_rejects(self, path: Path) -> None:
         label = "line" if self.kind == "csv" else "row"
-        self.cur.execute(f"COPY (SELECT line AS {label}, field, reason, value FROM ({self.rejects_sql()}) "
-                         "ORDER BY 1, 2) TO ? (FORMAT csv, HEADER)", [str(path)])
+        copy_csv(self.cur, f"SELECT line AS {label}, field, reason, value FROM ({self.rejects_sql()})", path,
+                 order_by=f"{label}, field")
 
     def commit(self, source: str, actor: str | None, started: dt.datetime, rejected: int) -> tuple[int, int]:
         """Insert the valid rows in one transaction. Returns (import_id, rows inserted)."""
@@ -251,13 +251,37 @@ def insert_table(store: Store, table: pa.Table, source: str, actor: str | None =
         cur.close()
 
 
+# A spreadsheet runs a cell that starts with =, +, -, @, a tab or a carriage return as a formula (OWASP,
+# "CSV injection"). A regular expression rather than an IN list: DuckDB plans an IN list of six values as a
+# join, and a join in a COPY loses the rows' order. All six characters sort below 'A' (65), so most cells
+# skip the expression.
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def csv_safe_sql(x: str) -> str:
+    """SQL for text `x` as a CSV cell: a leading ' when a spreadsheet would take it for a formula."""
+    return (f"CASE WHEN ascii({x}) < 65 AND regexp_matches({x}, '{FORMULA_START}') "
+            f"THEN '''' || {x} ELSE {x} END")
+
+
+def copy_csv(cur, query: str, path: Path, order_by: str | None = None) -> None:
+    """Write a query's rows as CSV with every text column made safe to open in a spreadsheet; numbers and
+    times are written as they are. Every CSV file the product writes goes through here."""
+    columns = [f"{csv_safe_sql(_q(name))} AS {_q(name)}" if typ == "VARCHAR" else _q(name)
+               for name, typ, *_ in cur.execute(f"DESCRIBE {query}").fetchall()]
+    order = f" ORDER BY {order_by}" if order_by else ""
+    cur.execute(f"COPY (SELECT {', '.join(columns)} FROM ({query}){order}) TO ? (FORMAT csv, HEADER)", [str(path)])
+
+
 def write_table_file(table: pa.Table, path: Path) -> None:
-    """CSV or Parquet, chosen by the file's suffix. DuckDB writes both fast and in parallel."""
+    """CSV or Parquet, chosen by the file's suffix. DuckDB writes both fast and in parallel. Parquet is data
+    for programs and keeps every value as it is; CSV goes through copy_csv."""
     import duckdb
 
-    fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as con:
         con.register("outgoing", table)
-        options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER"
-        con.execute(f"COPY outgoing TO ? ({options})", [str(path)])
+        if path.suffix.lower() in (".parquet", ".pq"):
+            con.execute("COPY outgoing TO ? (FORMAT parquet)", [str(path)])
+        else:
+            copy_csv(con, "SELECT * FROM outgoing", path)
