@@ -181,7 +181,7 @@ def test_hostile_file_names_and_cells_in_the_data_view(app, guarded, tmp_path):
     refused = _csv(tmp_path / '<img src=x onerror="window.__xss=7">.csv',
                    [["h-1", "2018-06-15 10:00:00", "C1", "T1", '<svg onload="window.__xss=8">', "grocery"]])
     good = _csv(tmp_path / '"><svg onload="window.__xss=9">.csv',
-                [[f"h-{i}", f"2018-06-15 10:0{i}:00", HOSTILE[i], HOSTILE[i], "5", HOSTILE[i]] for i in range(len(HOSTILE))])
+                [[f"h-{i}", f"2018-06-15 10:0{i}:00", text, text, "5", text] for i, text in enumerate(HOSTILE)])
     page.goto(app.url)
     _view(page, "Data")
     page.get_by_text("Labelled fraud").first.wait_for(timeout=30_000)
