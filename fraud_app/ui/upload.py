@@ -29,7 +29,7 @@ def too_big(name: str, size: float, limit: int) -> str:
 
 class Upload(JSComponent):
     accept = param.String(default="", doc="The file types the browser offers, as in <input accept>.")
-    max_bytes = param.Integer(default=10_000_000, bounds=(1, None))
+    max_bytes = param.Integer(default=10_000_000, doc="A larger file is refused in the page.")
     chunk = param.Integer(default=CHUNK, constant=True, doc="Bytes a message.")
     filename = param.String(default="", doc="The file received in full and not yet taken; empty when none is.")
     refused = param.String(default="", doc="Why the last file chosen was refused, in words; empty if it was not.")
