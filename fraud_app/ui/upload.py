@@ -16,7 +16,9 @@ CHUNK = 1_000_000
 
 
 def size_text(n: float) -> str:
-    """Bytes in words: 16.2 MB, 10 MB, 50 kB."""
+    """Bytes in words: 16.2 MB, 10 MB, 50 kB, 200 bytes."""
+    if n < 1000:
+        return f"{n:.0f} bytes"
     value, unit = (n / 1e6, "MB") if n >= 1e6 else (n / 1e3, "kB")
     return f"{value:.1f}".removesuffix(".0") + f" {unit}"
 
