@@ -181,7 +181,7 @@ def test_hostile_file_names_and_cells_in_the_data_view(app, guarded, tmp_path):
     refused = _csv(tmp_path / '<img src=x onerror="window.__xss=7">.csv',
                    [["h-1", "2018-06-15 10:00:00", "C1", "T1", '<svg onload="window.__xss=8">', "grocery"]])
     good = _csv(tmp_path / '"><svg onload="window.__xss=9">.csv',
-                [[f"h-{i}", f"2018-06-15 10:0{i}:00", HOSTILE[i], HOSTILE[i], "5", HOSTILE[i]] for i in range(len(HOSTILE))])
+                [[f"h-{i}", f"2018-06-15 10:0{i}:00", text, text, "5", text] for i, text in enumerate(HOSTILE)])
     page.goto(app.url)
     _view(page, "Data")
     page.get_by_text("Labelled fraud").first.wait_for(timeout=30_000)
@@ -210,7 +210,7 @@ def test_a_file_over_the_upload_limit_is_refused_and_the_session_goes_on(app, gu
     _view(page, "Data")
     page.get_by_text("Labelled fraud").first.wait_for(timeout=30_000)
     page.locator("input[type=file]").set_input_files(str(big))
-    shows(page, "big.csv is 16.0 MB, over the 10 MB limit for files imported here")
+    shows(page, "big.csv is 16 MB, over the 10 MB limit for files imported here")
     shows(page, "Import it on the server with the command fraud-app import FILE")
     _upload(page, small)  # the same session imports a file within the limit
     shows(page, "Importing small.csv finished", timeout=60_000)
@@ -224,12 +224,13 @@ HOSTILE_USER = '<img src=x onerror="window.__xss=10">'
 
 @pytest.fixture(scope="module")
 def signed(trained, tmp_path_factory):
-    """A served app behind Panel's login, with a user whose name is hostile."""
+    """A served app behind Panel's login, with a user whose name is hostile, taking uploads up to 50 kB."""
     tmp = tmp_path_factory.mktemp("signed")
     users = tmp / "users.json"
     users.write_text(json.dumps({HOSTILE_USER: "pw-1", "ana": "s3cret"}))
     (tmp / "tmp").mkdir()
-    srv = Server(tmp, copy_of(trained, tmp), FRAUD_APP_UI_USERS=str(users), TMPDIR=str(tmp / "tmp"))
+    srv = Server(tmp, copy_of(trained, tmp), FRAUD_APP_UI_USERS=str(users), TMPDIR=str(tmp / "tmp"),
+                 FRAUD_APP_UPLOAD_MAX_BYTES="50000")
     srv.temp = tmp / "tmp"
     try:
         srv.wait("login")
@@ -285,5 +286,21 @@ def test_a_hostile_user_name_in_the_job_line_and_an_import_refused_while_busy(si
     assert not [p for p in signed.temp.iterdir() if p.name.startswith("fraud_app-import-")]
     _view(page, "Model")
     page.get_by_text("finished in").first.wait_for(timeout=240_000)
+    inert(page, dialogs)
+    assert errors == []
+
+
+@pytest.mark.browser
+def test_the_upload_limit_is_a_setting(signed, guarded, tmp_path):
+    page, dialogs, errors = guarded
+    over = tmp_path / "over.csv"
+    over.write_text("transaction_id,timestamp,customer_id,terminal_id,amount\n"
+                    + "".join(f"o-{i:05d},2018-06-15 10:00:00,C1,T1,5\n" for i in range(2_000)))  # 72,056 bytes
+    _sign_in(page, signed.url, "ana", "s3cret")
+    _view(page, "Data")
+    shows(page, "file of up to 50 kB")
+    page.locator("input[type=file]").set_input_files(str(over))
+    shows(page, "over.csv is 72.1 kB, over the 50 kB limit for files imported here")
+    assert page.get_by_role("button", name="Import", exact=True).is_disabled()
     inert(page, dialogs)
     assert errors == []

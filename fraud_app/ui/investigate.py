@@ -221,7 +221,8 @@ class InvestigateView(View):
         self._why.object = _reasons_plot(reasons) if reasons else None
         self._card_plot.object = _card_plot(card, tid, row["customer_id"])
         self._terminal_plot.object = _terminal_plot(days, row)
-        self._card_title.object = f"#### Card {plain(row['customer_id'])}: payments, newest first (click one to open it)"
+        self._card_title.object = (f"#### Card {plain(row['customer_id'])}: payments, newest first "
+                                   "(click one to open it)")
         shown = card.iloc[::-1].reset_index(drop=True)  # newest first, as a statement reads
         at = shown.index[shown["transaction_id"] == tid]
         self._card_table.value = shown

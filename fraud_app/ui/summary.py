@@ -13,7 +13,7 @@ from ..jobs import BusyError
 from .jobs import JobStatus
 from .review import analyst
 from .safe import plain
-from .upload import Upload, megabytes
+from .upload import Upload, size_text
 from .view import View
 
 
@@ -91,7 +91,7 @@ class SummaryView(View):
 
     def __panel__(self) -> pn.viewable.Viewable:
         version = self.param.drawn
-        limit = megabytes(self.data_store.settings.upload_max_bytes)
+        limit = size_text(self.data_store.settings.upload_max_bytes)
         return pn.Column(
             pn.pane.Markdown("## Data"),
             pn.Row(self._file, self._import,

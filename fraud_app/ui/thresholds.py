@@ -92,7 +92,8 @@ class ThresholdPanel(Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
             "#### Threshold simulator",
-            pn.pane.Markdown(pn.bind(lambda v: f"On the test window of **{plain(v)}**." if v else "", self.param.version)),
+            pn.pane.Markdown(pn.bind(lambda v: f"On the test window of **{plain(v)}**." if v else "",
+                                     self.param.version)),
             pn.Row(pn.widgets.IntSlider.from_param(self.param.budget, name="Alert budget (a day)", step=5, width=300),
                    pn.widgets.FloatSlider.from_param(self.param.review_cost, name="Cost of one review", step=0.5,
                                                      width=300)),

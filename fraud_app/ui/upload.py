@@ -15,19 +15,23 @@ from ..store.limits import MAX_BATCH
 CHUNK = 1_000_000
 
 
-def megabytes(n: float) -> str:
-    return f"{n / 1e6:.1f} MB" if n % 1_000_000 else f"{n / 1e6:.0f} MB"
+def size_text(n: float) -> str:
+    """Bytes in words: 16.2 MB, 10 MB, 50 kB, 200 bytes."""
+    if n < 1000:
+        return f"{n:.0f} bytes"
+    value, unit = (n / 1e6, "MB") if n >= 1e6 else (n / 1e3, "kB")
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
 
 
 def too_big(name: str, size: float, limit: int) -> str:
-    return (f"{name} is {megabytes(size)}, over the {megabytes(limit)} limit for files imported here. Import it "
+    return (f"{name} is {size_text(size)}, over the {size_text(limit)} limit for files imported here. Import it "
             "on the server with the command fraud-app import FILE, or send its rows to the REST API "
             f"(POST /api/v1/score, up to {MAX_BATCH:,} a request).")
 
 
 class Upload(JSComponent):
     accept = param.String(default="", doc="The file types the browser offers, as in <input accept>.")
-    max_bytes = param.Integer(default=10_000_000, bounds=(1, None))
+    max_bytes = param.Integer(default=10_000_000, doc="A larger file is refused in the page.")
     chunk = param.Integer(default=CHUNK, constant=True, doc="Bytes a message.")
     filename = param.String(default="", doc="The file received in full and not yet taken; empty when none is.")
     refused = param.String(default="", doc="Why the last file chosen was refused, in words; empty if it was not.")
