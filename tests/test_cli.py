@@ -115,6 +115,7 @@ def live_document_text(url: str) -> str:
     import threading
 
     import panel.models, panel.models.tabulator  # noqa: F401, E401  (Bokeh models for the client)
+    import fraud_app.ui.app  # noqa: F401  (and the app's own components, such as the upload)
     from bokeh.client import pull_session
 
     found = []
