@@ -113,6 +113,7 @@ def test_health_model_openapi_metrics(server):
         assert name in metrics
 
 
+@pytest.mark.slow
 def test_an_api_label_feeds_training_and_terminal_risk(trained, tmp_path):
     import datetime as dt
 
@@ -151,6 +152,7 @@ def test_rate_limit(trained, tmp_path):
     assert 429 in statuses and 200 in statuses
 
 
+@pytest.mark.slow
 def test_same_routes_under_panel_serve_with_the_plugin(trained, tmp_path):
     from pathlib import Path
 
@@ -203,6 +205,7 @@ _bodies = st.one_of(_json.map(json.dumps), _odd_tx.map(json.dumps),
 
 @settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(route=st.sampled_from(["/api/v1/score", "/api/v1/labels"]), body=_bodies)
+@pytest.mark.slow
 def test_generated_requests_never_get_a_5xx(server, route, body):
     response = call(server, "POST", route, raw=body.encode("utf-8", "surrogatepass"))
     assert response.status_code < 500, (response.status_code, response.text, body)
@@ -210,6 +213,7 @@ def test_generated_requests_never_get_a_5xx(server, route, body):
         error_of(response, response.status_code)
 
 
+@pytest.mark.slow
 def test_concurrent_posts_are_each_stored_exactly_once(trained, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

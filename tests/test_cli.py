@@ -147,6 +147,7 @@ def test_serve_answers_with_the_database_counts(tmp_path):
         server.stop()
 
 
+@pytest.mark.slow
 def test_serve_bootstraps_an_empty_database_with_progress(tmp_path):
     db = tmp_path / "empty.duckdb"
     server = Server(tmp_path, db, FRAUD_APP_DEMO_CUSTOMERS="300", FRAUD_APP_DEMO_TERMINALS="600",

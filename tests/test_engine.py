@@ -85,6 +85,7 @@ def test_tampered_model_file_is_refused(trained, tmp_path):
     assert "refusing to load it" in result.stderr
 
 
+@pytest.mark.slow
 def test_promote_and_rollback(trained, tmp_path):
     db = copy_of(trained, tmp_path)
     second = run_cli(tmp_path, "--db", str(db), "train", "--seed", "2")
@@ -103,6 +104,7 @@ def test_promote_and_rollback(trained, tmp_path):
         assert row["library_versions"]["lightgbm"] and row["features"] == FEATURE_NAMES
 
 
+@pytest.mark.slow
 def test_same_seed_same_model_metrics(trained, tmp_path):
     db = copy_of(trained, tmp_path)
     again = run_cli(tmp_path, "--db", str(db), "train", "--seed", "1")
@@ -155,6 +157,7 @@ def test_export_writes_the_cases_with_reasons_and_decisions(trained, tmp_path):
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 
+@pytest.mark.slow
 def test_two_databases_under_one_home_keep_their_own_model_files(trained, tmp_path):
     first = copy_of(trained, tmp_path)
     second = tmp_path / "other.duckdb"

@@ -93,6 +93,7 @@ def pair(trained, tmp_path_factory):
             "probe_time": last + dt.timedelta(hours=1)}
 
 
+@pytest.mark.slow
 def test_a_restart_after_extreme_payments_scores_a_busy_card_as_before(pair):
     plain, extreme = pair["results"]["plain"], pair["results"]["extreme"]
     assert extreme["fraud_probability"] == plain["fraud_probability"]
