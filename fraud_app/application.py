@@ -124,11 +124,7 @@ class FraudApp:
     def score(self, records: list[dict]) -> list[dict]:
         """begin_scoring and finish_scoring, blocking until the write is durable."""
         job = self.begin_scoring(records)
-        for write in job.writes:
-            try:
-                write.result()
-            except BaseException:
-                pass  # finish_scoring reports it
+        job.wait()
         return self.finish_scoring(job)
 
     def label(self, transaction_id: str, is_fraud: bool, source: str, actor: str | None) -> bool:

@@ -114,6 +114,14 @@ class _Job:
     ticket: Future | None
     writes: list[Future]
 
+    def wait(self) -> None:
+        """Block until every write this job waits for is done; LiveScorer.finish reports a failed one."""
+        for write in self.writes:
+            try:
+                write.result()
+            except BaseException:
+                pass
+
 
 def _content(record: dict) -> tuple:
     return tuple(record[k] for k in scores.TX_COLUMNS)
@@ -169,11 +177,7 @@ class LiveScorer:
     def score(self, records: list[dict]) -> list[dict]:
         """Validated records (importer.parse_record) -> one result per record, in order, once stored."""
         job = self.begin(records)
-        for write in job.writes:
-            try:
-                write.result()
-            except BaseException:
-                pass  # finish() reports it
+        job.wait()
         return self.finish(job)
 
     def begin(self, records: list[dict]) -> _Job:

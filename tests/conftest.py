@@ -146,3 +146,13 @@ CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by `make test`; Playwright
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True, "args": ["--no-sandbox"]}
+
+
+@pytest.fixture
+def watched(page):
+    """The page, with every console error, page error and failed request collected."""
+    errors = []
+    page.on("requestfailed", lambda request: errors.append(f"failed: {request.url}"))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return page, errors

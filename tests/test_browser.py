@@ -21,16 +21,6 @@ def app(trained, tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture
-def watched(page):
-    """The page, with every console error, page error and failed request collected."""
-    errors = []
-    page.on("requestfailed", lambda request: errors.append(f"failed: {request.url}"))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return page, errors
-
-
 # The tallest scroll height on the page, shadow roots included (Panel renders each component in one).
 TALLEST = """() => {
   let tallest = 0;

@@ -8,16 +8,6 @@ pytestmark = pytest.mark.browser
 EDGES = ("1970-01-01T00:00:00", "2099-12-31T23:59:59")
 
 
-@pytest.fixture
-def watched(page):
-    """The page, with every console error, page error and failed request collected."""
-    errors = []
-    page.on("requestfailed", lambda request: errors.append(f"failed: {request.url}"))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return page, errors
-
-
 def test_investigate_opens_with_payments_at_the_edges_of_time(trained, tmp_path, watched):
     from fraud_app.store import Store
 
