@@ -131,7 +131,7 @@ def main() -> int:
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = subprocess.Popen([str(BIN / "uvicorn"), "baseline_service:app", "--port", str(base_port),
                                  "--log-level", "warning"], cwd=HERE, stdout=subprocess.DEVNULL,
-                                env={**env, "FRAUD_APP_BASELINE_MODEL": str(Path(tmp) / "models" / "v1.skops")})
+                                env={**env, "FRAUD_APP_BASELINE_MODEL": str(next(Path(tmp).glob("models/*/v1.skops")))})
         try:
             wait_up(ours_port, "/api/v1/health", ours)
             wait_up(base_port, "/docs", base)

@@ -13,8 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from fraud_app import features, scoring, simulate, training
-from fraud_app.store import Store, insert_table
+from fraud_app import features, simulate
+from fraud_app.application import FraudApp
+from fraud_app.config import Settings
+from fraud_app.store import insert_table
 
 
 def timed(fn) -> tuple[float, object]:
@@ -27,19 +29,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     opts = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "b.duckdb") as store:
-        models = Path(tmp) / "models"
+    with tempfile.TemporaryDirectory() as tmp:
+        app = FraudApp(Settings(home=Path(tmp), db=Path(tmp) / "b.duckdb"))
+        store = app.store
         data = simulate.generate()
         insert_table(store, data, "bench")
         n = data.num_rows
-        train_s, result = timed(lambda: training.train(store, models_dir=models, train_start=dt.date(2018, 5, 1),
-                                                       train_end=dt.date(2018, 7, 31)))
+        train_s, result = timed(lambda: app.train(train_start=dt.date(2018, 5, 1), train_end=dt.date(2018, 7, 31)))
         feature_runs, score_runs = [], []
         for _ in range(opts.repeat):
             feature_runs.append(timed(lambda: features.batch_features(store))[0])
-            seconds, scored = timed(lambda: scoring.score_stored(store, models_dir=models))
+            seconds, scored = timed(lambda: app.score_stored())
             score_runs.append(seconds)
         flagged = scored["flagged"]
+        app.close()
     feat, score = statistics.median(feature_runs), statistics.median(score_runs)
     print(f"{n:,} payments; {result['train_transactions']:,} in the 3-month training window; median of "
           f"{opts.repeat}")

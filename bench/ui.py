@@ -39,43 +39,41 @@ def timed(fn) -> float:
 def builds(home: Path, repeats: int) -> None:
     import panel as pn
 
+    from bokeh.document import Document
+
+    from fraud_app.application import FraudApp
     from fraud_app.config import Settings
-    from fraud_app.store import Store
+    from fraud_app.store import analytics
     from fraud_app.ui.app import VIEWS, create_app
     from fraud_app.ui.datastore import DataStore
 
-    from bokeh.document import Document
-
-    from fraud_app import monitoring
-    from fraud_app.store import analytics
-
-    settings = Settings(home=home)
-    with Store(settings.db_path) as store:
+    app = FraudApp(Settings(home=home))
+    with app.store as store:
         started = time.perf_counter()
         print(f"1. server-side build, {repeats} new sessions each (s): first / median")
         for name, view in {**VIEWS, "whole app (opening view)": None}.items():
             def build():
                 if view is None:
-                    create_app(store, settings).server_doc(Document())
+                    create_app(app).server_doc(Document())
                 else:
-                    pn.panel(view(data_store=DataStore(store=store, settings=settings))).get_root()
+                    pn.panel(view(data_store=DataStore(app=app))).get_root()
             times = [timed(build) for _ in range(repeats)]
             print(f"   {name:<26} {times[0]:6.3f} / {statistics.median(times):6.3f}")
         # The Monitoring view started the drift computation in the background on its first build; let it
         # finish so it does not share the 2 cores with the changes timed next.
-        monitoring.drift_job(store, analytics.scored_version(store)).future.result()
+        app.drift_job(analytics.scored_version(store)).future.result()
         print(f"   drift (PSI of score and 45 features), in the background: ready "
               f"{time.perf_counter() - started:.1f} s after the first Monitoring build began")
-        changes(store, settings)
+        changes(app)
 
 
-def changes(store, settings) -> None:
+def changes(app) -> None:
     import panel as pn
 
     from fraud_app.ui.app import VIEWS
     from fraud_app.ui.datastore import DataStore
 
-    data = DataStore(store=store, settings=settings)
+    data = DataStore(app=app)
     views = {name: view(data_store=data) for name, view in VIEWS.items()}
     for view in views.values():
         pn.panel(view).get_root()  # rendered, so a change also updates the Bokeh models, as in a session
