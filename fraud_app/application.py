@@ -51,7 +51,8 @@ class FraudApp:
         self.metrics = Metrics()
         self.drift = DriftJobs(self.store, settings.label_delay_days)
         self.live: LiveScorer | None = None  # started by a server; one-shot CLI commands need none
-        self._lock = threading.Lock()
+        self._starting = threading.Lock()  # demo data and live scoring are set up once
+        self._lock = threading.Lock()  # the caches below
         self._explainers: dict[tuple[str, str], tuple[str, Detector]] = {}
         self._points: dict[tuple, pd.DataFrame] = {}
 
@@ -63,7 +64,7 @@ class FraudApp:
         """For a server: demo data and a first model on an empty database, then live scoring."""
         self.ensure_demo_data(data_progress)
         self.ensure_model(model_progress)
-        with self._lock:
+        with self._starting:
             if self.live is None:
                 self.live = LiveScorer(self.store, self.models_dir, self.settings.label_delay_days)
                 log.info("live scoring ready (model %s)", self.live.version or "none yet")
@@ -71,7 +72,7 @@ class FraudApp:
     def ensure_demo_data(self, progress: Progress | None = None) -> bool:
         """Generate and load the demo data set if the database holds no transactions. True if it did."""
         step, s = progress or _quiet, self.settings
-        with self._lock:
+        with self._starting:
             if queries.transaction_count(self.store):
                 return False
             log.info("empty database %s: generating demo data (%d customers, %d terminals, %d days)",
