@@ -226,14 +226,14 @@ def _timestamp_pattern() -> str:
     hours, minutes = _two_digits(0, 23), _two_digits(0, 59)
     time = f"{hours}:{minutes}(?::{minutes}(?:\\.[0-9]{{1,9}})?)?"
     edges = f"{first:%Y-%m-%d}|{last:%Y-%m-%d}"
-    return (f"^(?:(?:{inner})[Tt ]{time}(?:[Zz]|[+-]{hours}:{minutes})?"
-            f"|(?:{edges})[Tt ]{time}(?:[Zz]|[+-]00:00)?)$")
+    return (f"^(?:(?:{inner})(?:[Tt ]{time}(?:[Zz]|[+-]{hours}:{minutes})?)?"
+            f"|(?:{edges})(?:[Tt ]{time}(?:[Zz]|[+-]00:00)?)?)$")
 
 
 TIMESTAMP = _timestamp_pattern()
 # The same shape with any digits, to tell a malformed value from one out of range.
-_SHAPE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})"
-                    r"(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))?")
+_SHAPE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[Tt ]([0-9]{2}):([0-9]{2})"
+                    r"(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))?)?")
 TIMESTAMP_RULE = (f"the date as written from {limits.EARLIEST:%Y-%m-%d} to {limits.LATEST:%Y-%m-%d}; on those "
                   "two days, in UTC (no offset, Z or ±00:00)")
 
@@ -246,7 +246,7 @@ def _parse_timestamp(value: Any) -> dt.datetime:
         raise _Invalid(f"{value[:40]!r} is not an ISO 8601 date-time such as 2018-09-01T12:00:00Z")
     year, month, day, hour, minute, second, fraction, sign, off_hours, off_minutes = shape.groups()
     try:
-        written = dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
+        written = dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
                               int((fraction or "0")[:6].ljust(6, "0")))
         offset = dt.timedelta(hours=int(off_hours), minutes=int(off_minutes)) if sign else dt.timedelta()
         if offset >= dt.timedelta(days=1) or int(off_minutes or 0) > 59:
@@ -260,8 +260,8 @@ def _parse_timestamp(value: Any) -> dt.datetime:
 
 def timestamp(name: str) -> Field:
     return Field(name, {"type": "string", "pattern": TIMESTAMP, "example": "2018-09-01T12:00:00Z", "description": (
-        "ISO 8601 date and time: YYYY-MM-DD, then T (or a space), then hh:mm, optionally :ss and a fraction of up "
-        "to 9 digits (kept to the microsecond), then optionally Z or ±hh:mm (naive means UTC); "
+        "ISO 8601: YYYY-MM-DD (alone: midnight), or that, then T or a space, then hh:mm, optionally :ss and a "
+        "fraction of up to 9 digits (kept to the microsecond), then optionally Z or ±hh:mm (none means UTC); "
         f"{TIMESTAMP_RULE}. So every timestamp is from {limits.TIMESTAMP_RANGE}.")},
         _parse_timestamp, required=True)
 
