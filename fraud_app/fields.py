@@ -2,7 +2,7 @@
 and of a posted label, and the JSON schemas of the OpenAPI description (openapi.py), are both made from these
 declarations, so what the description allows is exactly what the server accepts.
 
-Every value a pattern describes is checked with that same pattern (re.fullmatch), so each pattern keeps to the
+Every value a pattern describes is checked with that same pattern (fullmatch), so each pattern keeps to the
 part of regular expressions that Python and ECMA-262 (JSON Schema's dialect) read alike: explicit classes,
 no \\d, \\s, \\w or dot."""
 from __future__ import annotations
@@ -55,6 +55,7 @@ def _class_escape(chars: str) -> str:
 NO_NUL = "^[^\\u0000]*$"
 # At least one character that is not whitespace; no NUL anywhere.
 ID_TEXT = f"^[^\\u0000]*[^\\u0000{_class_escape(WHITESPACE)}][^\\u0000]*$"
+_ID_TEXT = re.compile(ID_TEXT)
 MAX_INTEGER_ID = 2**63 - 1  # a whole-number id: 0 to the largest signed 64-bit integer
 _STORABLE = "valid Unicode text (no unpaired UTF-16 surrogate) without NUL characters"
 
@@ -75,7 +76,7 @@ def _parse_id(value: Any) -> str:
     if not 1 <= len(value) <= limits.MAX_ID_LENGTH:
         raise _Invalid(f"must be 1 to {limits.MAX_ID_LENGTH} characters")
     _storable(value)
-    if not re.fullmatch(ID_TEXT, value):
+    if not _ID_TEXT.fullmatch(value):
         raise _Invalid("must not be only whitespace")
     return value.strip(WHITESPACE)
 
@@ -110,9 +111,10 @@ def text(name: str, what: str, least: int, default: str | None = None) -> Field:
 def code(name: str, letters: int, what: str) -> Field:
     """An optional code of ASCII letters in any case, stored in upper case; missing, null or "" is none."""
     pattern = f"^(?:[A-Za-z]{{{letters}}})?$"
+    compiled = re.compile(pattern)
 
     def parse(value: Any) -> str | None:
-        if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        if not isinstance(value, str) or not compiled.fullmatch(value):
             raise _Invalid(f"must be a {letters}-letter {what}")
         return value.upper() or None
 
@@ -126,9 +128,10 @@ def choice(name: str, options: tuple[str, ...]) -> Field:
     spelled = "|".join("".join(f"[{c.upper()}{c}]" if c.isalpha() else re.escape(c) for c in o) for o in options)
     pattern = f"^(?:{spelled})?$"
     listed = f"{', '.join(options[:-1])} or {options[-1]}"
+    compiled = re.compile(pattern)
 
     def parse(value: Any) -> str | None:
-        if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        if not isinstance(value, str) or not compiled.fullmatch(value):
             raise _Invalid(f"must be one of {', '.join(options)}")
         return value.lower() or None
 
@@ -231,6 +234,7 @@ def _timestamp_pattern() -> str:
 
 
 TIMESTAMP = _timestamp_pattern()
+_TIMESTAMP = re.compile(TIMESTAMP)
 # The same shape with any digits, to tell a malformed value from one out of range.
 _SHAPE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[Tt ]([0-9]{2}):([0-9]{2})"
                     r"(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))?)?")
@@ -253,7 +257,7 @@ def _parse_timestamp(value: Any) -> dt.datetime:
             raise ValueError
     except ValueError:
         raise _Invalid(f"{value[:40]!r} is not a valid date and time") from None
-    if not re.fullmatch(TIMESTAMP, value):
+    if not _TIMESTAMP.fullmatch(value):
         raise _Invalid(f"must be {TIMESTAMP_RULE}")
     return written - offset if sign == "+" else written + offset
 
