@@ -19,10 +19,9 @@ from typing import Any
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
-from . import __version__
+from . import __version__, fields
 from .application import FraudApp, served_app
 from .guard import Throttle, bearer_matches, is_json_media_type, origin_allowed, parse_json, retry_after
-from . import fields
 from .importer import FieldError, parse_record
 from .live import ConflictError, NoModelError
 from .store import StoreError, limits, models, queries

@@ -1,5 +1,6 @@
 """The request field declarations (fraud_app/fields.py): the JSON schemas the OpenAPI description shows accept
-exactly the values the server's checks accept, judged by a JSON Schema validator with ECMA-262 regexes."""
+exactly the values the server's checks accept, judged by jsonschema_rs (ECMA-262 regexes), the validator the
+Schemathesis fuzzer judges responses and generated data with (it comes with it)."""
 import datetime as dt
 import re
 import sys
