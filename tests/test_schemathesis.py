@@ -11,6 +11,7 @@ cores, most of it stateful sequences. The label link resolves only on a single t
 batch's, Schemathesis notes that it could not extract the id, which is no failure."""
 import json
 import re
+from collections import Counter
 import subprocess
 import time
 
@@ -24,18 +25,34 @@ EXAMPLES = 1000
 SEED = 1
 
 
+def fuzzing_cases(events) -> Counter:
+    """Requests the fuzzing phase generated, by (operation, positive or negative); not counting the probes a
+    check sends after one."""
+    counted: Counter = Counter()
+    with open(events) as lines:
+        for line in lines:
+            scenario = json.loads(line).get("ScenarioFinished")
+            if not scenario or scenario["phase"] != "fuzzing":
+                continue
+            for case in scenario["recorder"]["cases"].values():
+                if not case.get("parent_id"):
+                    counted[scenario["recorder"]["label"], case["value"]["meta"]["generation"]["mode"]] += 1
+    return counted
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_schemathesis_with_every_check_finds_nothing(trained, tmp_path):
     srv = Server(tmp_path, copy_of(trained, tmp_path), FRAUD_APP_API_TOKEN=TOKEN, FRAUD_APP_RATE_LIMIT="0")
-    report = tmp_path / "schemathesis.json"
+    report, events = tmp_path / "schemathesis.json", tmp_path / "schemathesis.ndjson"
     try:
         srv.wait("api/v1/health")
         started = time.monotonic()
         run = subprocess.run(
             [str(BIN / "st"), "run", srv.url + "api/v1/openapi.json", "--checks", "all", "--phases", PHASES,
              "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--header", f"Authorization: Bearer {TOKEN}",
-             "--generation-database", "none", "--no-color", "--report", "json", "--report-json-path", str(report)],
+             "--generation-database", "none", "--no-color", "--report", "json,ndjson", "--report-json-path",
+             str(report), "--report-ndjson-path", str(events)],
             capture_output=True, text=True, cwd=tmp_path, timeout=840)
         took = time.monotonic() - started
     finally:
@@ -52,6 +69,11 @@ def test_schemathesis_with_every_check_finds_nothing(trained, tmp_path):
     assert not {name: found for name, found in result["warnings"].items() if found}
     links = re.search(r"API Links:\s+(\d+) covered / (\d+) selected", run.stdout)
     assert links and links.group(1) == links.group(2) == "2", run.stdout[-3000:]
+    # Every operation with a body was fuzzed with at least 500 cases, valid and invalid ones both.
+    fuzzed = fuzzing_cases(events)
+    for operation in ("POST /api/v1/score", "POST /api/v1/labels"):
+        assert fuzzed[operation, "positive"] + fuzzed[operation, "negative"] >= 500, fuzzed
+        assert fuzzed[operation, "negative"] >= 100, fuzzed
     # Valid bodies reached the scoring and labelling code, not only its refusals.
     rates = result["valid_rates"]
     assert rates["POST /api/v1/score"]["fuzzing"]["accepted"] > 50
