@@ -19,7 +19,7 @@ from typing import Any
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
-from . import __version__
+from . import __version__, fields
 from .application import FraudApp, served_app
 from .guard import Throttle, bearer_matches, is_json_media_type, origin_allowed, parse_json, retry_after
 from .importer import FieldError, parse_record
@@ -74,6 +74,8 @@ class ApiHandler(RequestHandler):
     that will be refused cannot make the server hold its upload. The body then streams into
     data_received() up to the size limit."""
     route = ""
+    # The one method each route has; any other is answered 405 with Allow before the headers are checked.
+    SUPPORTED_METHODS: tuple[str, ...] = ("GET",)
     _admitted = False  # past the checks; until then a refusal ends the connection (its body is never read)
 
     def initialize(self, svc: Service) -> None:
@@ -138,6 +140,8 @@ class ApiHandler(RequestHandler):
         self.set_header("Content-Type", "application/json")  # also from /metrics
         if not self._admitted:  # refused before its body was read: Tornado closes the connection after this
             self.set_header("Connection", "close")
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.SUPPORTED_METHODS))
         if isinstance(error, ApiError):
             body = {"code": error.code, "message": error.message}
             if error.field:
@@ -167,12 +171,16 @@ class ApiHandler(RequestHandler):
 
 def _records(body: Any, currency: str) -> tuple[list[dict], bool]:
     """(validated records, whether the body was a batch)."""
-    if isinstance(body, dict) and "transactions" in body:
-        items = body["transactions"]
+    key = fields.BATCH_KEY
+    if isinstance(body, dict) and key in body:
+        for name in body:
+            if name != key:
+                raise ApiError(422, "invalid", f"is not a field here (a batch is {{{key!r}: [...]}} alone)", name)
+        items = body[key]
         if not isinstance(items, list) or not items:
-            raise ApiError(422, "invalid", "must be a non-empty list of transactions", "transactions")
+            raise ApiError(422, "invalid", "must be a non-empty list of transactions", key)
         if len(items) > MAX_BATCH:
-            raise ApiError(422, "invalid", f"at most {MAX_BATCH} transactions per request", "transactions")
+            raise ApiError(422, "invalid", f"at most {MAX_BATCH} transactions per request", key)
         records = []
         for i, item in enumerate(items):
             try:
@@ -189,6 +197,7 @@ def _records(body: Any, currency: str) -> tuple[list[dict], bool]:
 
 class ScoreHandler(ApiHandler):
     route = "/api/v1/score"
+    SUPPORTED_METHODS = ("POST",)
 
     async def post(self) -> None:
         app = self.svc.app
@@ -211,28 +220,19 @@ class ScoreHandler(ApiHandler):
 
 class LabelsHandler(ApiHandler):
     route = "/api/v1/labels"
+    SUPPORTED_METHODS = ("POST",)
 
     async def post(self) -> None:
-        body = self.json_body()
-        if not isinstance(body, dict):
-            raise ApiError(422, "invalid", "must be a JSON object", "body")
-        tx = body.get("transaction_id")
-        if isinstance(tx, bool) or not isinstance(tx, (str, int)) or not 1 <= len(str(tx)) <= limits.MAX_ID_LENGTH:
-            raise ApiError(422, "invalid", f"must be a string of 1 to {limits.MAX_ID_LENGTH} characters",
-                           "transaction_id")
-        if not isinstance(body.get("is_fraud"), bool):
-            raise ApiError(422, "invalid", "must be true or false", "is_fraud")
-        source = body.get("source", "api")
-        if not isinstance(source, str) or not 1 <= len(source) <= limits.MAX_TEXT_LENGTH:
-            raise ApiError(422, "invalid", f"must be a string of 1 to {limits.MAX_TEXT_LENGTH} characters", "source")
-        for name, text in (("transaction_id", str(tx)), ("source", source)):
-            if problem := limits.text_problem(text):
-                raise ApiError(422, "invalid", problem, name)
+        try:
+            label = fields.parse(fields.LABEL, self.json_body(), "body")
+        except FieldError as exc:
+            raise ApiError(422, "invalid", exc.message, exc.field) from None
+        tx, is_fraud, source = label["transaction_id"], label["is_fraud"], label["source"]
         found = await IOLoop.current().run_in_executor(
-            None, self.svc.app.label, str(tx), body["is_fraud"], source, f"api:{self.request.remote_ip}")
-        if not found:
-            raise ApiError(422, "unknown_transaction", f"no stored transaction {tx!r}", "transaction_id")
-        self.send({"transaction_id": str(tx), "is_fraud": body["is_fraud"], "source": source, "recorded": True})
+            None, self.svc.app.label, tx, is_fraud, source, f"api:{self.request.remote_ip}")
+        if not found:  # the request is well formed; what it names does not exist
+            raise ApiError(404, "unknown_transaction", f"no stored transaction {tx!r}", "transaction_id")
+        self.send({"transaction_id": tx, "is_fraud": is_fraud, "source": source, "recorded": True})
 
 
 class HealthHandler(ApiHandler):

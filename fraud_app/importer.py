@@ -9,8 +9,9 @@ from typing import Callable, Mapping, Sequence
 
 import duckdb
 
-from .store import Reject, Staging, Store, TRANSACTION_FIELDS, limits
-from .store.limits import CHANNELS, MAX_ID_LENGTH, MAX_TEXT_LENGTH
+from . import fields
+from .fields import FieldError  # noqa: F401  (raised by parse_record; callers catch it from here)
+from .store import Reject, Staging, Store, TRANSACTION_FIELDS
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -132,81 +133,9 @@ def import_file(store: Store, path: Path | str, mapping: Mapping[str, str] | Non
 # -- single records (REST) ----------------------------------------------------------------------------
 
 
-class FieldError(ValueError):
-    """One field of one record is invalid; `field` names it (with its position in a batch)."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
-
-
-def _id(record: Mapping, name: str) -> str:
-    value = record.get(name)
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise FieldError(name, "is required" if value is None else "must be a string or a whole number")
-    text = str(value).strip()
-    if not 1 <= len(text) <= MAX_ID_LENGTH:
-        raise FieldError(name, f"must be 1 to {MAX_ID_LENGTH} characters")
-    _storable(text, name)
-    return text
-
-
-def _storable(text: str, name: str) -> None:
-    problem = limits.text_problem(text)
-    if problem:
-        raise FieldError(name, problem)
-
-
-def _timestamp(value, name: str) -> dt.datetime:
-    if not isinstance(value, str):
-        raise FieldError(name, "is required" if value is None else "must be an ISO 8601 date-time string")
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise FieldError(name, f"{value[:40]!r} is not an ISO 8601 date-time") from None
-    try:
-        if parsed.tzinfo is not None:  # naive means UTC; an offset is converted to it
-            parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    except OverflowError:  # year 1 or 9999, moved off the calendar by its offset
-        parsed = None
-    if parsed is None or not limits.in_range(parsed):
-        raise FieldError(name, f"must be from {limits.TIMESTAMP_RANGE}")
-    return parsed
-
-
-def _optional_text(record: Mapping, name: str, pattern: str | None = None) -> str | None:
-    value = record.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH:
-        raise FieldError(name, f"must be a string of at most {MAX_TEXT_LENGTH} characters")
-    _storable(value, name)
-    if pattern == "currency" and not limits.letters(value, limits.CURRENCY_LETTERS):
-        raise FieldError(name, f"must be a {limits.CURRENCY_LETTERS}-letter currency code")
-    if pattern == "country" and not limits.letters(value, limits.COUNTRY_LETTERS):
-        raise FieldError(name, f"must be a {limits.COUNTRY_LETTERS}-letter country code")
-    if pattern == "channel" and value.lower() not in CHANNELS:
-        raise FieldError(name, f"must be one of {', '.join(CHANNELS)}")
-    return value.lower() if pattern == "channel" else value.upper() if pattern else value
-
-
 def parse_record(record, currency: str) -> dict:
-    """One transaction as posted (docs/schema.md; labels ignored) -> canonical values, or FieldError."""
-    if not isinstance(record, Mapping):
-        raise FieldError("transaction", "must be a JSON object")
-    amount = record.get("amount")
-    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
-        raise FieldError("amount", "is required" if amount is None else "must be a number")
-    if not (limits.MIN_AMOUNT <= amount < limits.MAX_AMOUNT):  # also rejects NaN and infinities
-        raise FieldError("amount", f"must be at least {limits.MIN_AMOUNT:g} and below {limits.MAX_AMOUNT_TEXT}")
-    return {
-        "transaction_id": _id(record, "transaction_id"),
-        "timestamp": _timestamp(record.get("timestamp"), "timestamp"),
-        "customer_id": _id(record, "customer_id"),
-        "terminal_id": _id(record, "terminal_id"),
-        "amount": float(amount),
-        "currency": _optional_text(record, "currency", "currency") or currency,
-        "merchant_category": _optional_text(record, "merchant_category"),
-        "channel": _optional_text(record, "channel", "channel"),
-        "country": _optional_text(record, "country", "country"),
-    }
+    """One transaction as posted (docs/schema.md) -> canonical values, or FieldError naming the field. The
+    checks are the declarations in fields.py, which the OpenAPI description is made from too."""
+    parsed = fields.parse(fields.TRANSACTION, record, "transaction")
+    parsed["currency"] = parsed["currency"] or currency
+    return parsed

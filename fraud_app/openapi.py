@@ -1,96 +1,182 @@
-"""The OpenAPI 3 description of the REST API; tests check it against the handlers."""
+"""The OpenAPI 3 description of the REST API (docs/rest-api.md). The request bodies are the declarations in
+fields.py, the same ones the server checks bodies with; tests run an API fuzzer against it."""
 from __future__ import annotations
 
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from . import fields
 from .store import limits
 
-# No NUL character; JSON Schema cannot say "no unpaired surrogate", so the descriptions do.
-_STORABLE = "valid Unicode text, without NUL characters"
-_TEXT = {"type": "string", "minLength": 1, "maxLength": limits.MAX_TEXT_LENGTH, "pattern": "^[^\\u0000]*$",
-         "description": _STORABLE}
-_ID = {"oneOf": [{**_TEXT, "maxLength": limits.MAX_ID_LENGTH,
-                  "description": f"{_STORABLE}; surrounding spaces are dropped"}, {"type": "integer"}]}
-TRANSACTION = {
-    "type": "object",
-    "required": ["transaction_id", "timestamp", "customer_id", "terminal_id", "amount"],
-    "properties": {
-        "transaction_id": _ID, "customer_id": _ID, "terminal_id": _ID,
-        "timestamp": {"type": "string", "format": "date-time",
-                      "description": f"ISO 8601, from {limits.TIMESTAMP_RANGE}; naive means UTC"},
-        "amount": {"type": "number", "minimum": limits.MIN_AMOUNT, "maximum": limits.MAX_AMOUNT,
-                   "exclusiveMaximum": True},
-        "currency": {"type": "string", "pattern": f"^[A-Za-z]{{{limits.CURRENCY_LETTERS}}}$"},
-        "merchant_category": {**_TEXT, "minLength": 0},
-        "channel": {"type": "string", "enum": list(limits.CHANNELS)},
-        "country": {"type": "string", "pattern": f"^[A-Za-z]{{{limits.COUNTRY_LETTERS}}}$"},
-    },
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+REASON = {"type": "object", "required": ["feature", "value", "contribution", "text"], "additionalProperties": False,
+          "properties": {
+              "feature": {"type": "string"},
+              "value": {"type": "number", "nullable": True, "description": "the feature's value; null when undefined"},
+              "contribution": {"type": "number", "description": "its TreeSHAP contribution, in log-odds"},
+              "text": {"type": "string", "description": "the reason in words"}}}
+RESULT = {"type": "object", "additionalProperties": False,
+          "required": ["transaction_id", "fraud_probability", "risk_score", "risk_level", "decision", "reasons",
+                       "model_version", "scored_at"],
+          "properties": {
+              "transaction_id": {"type": "string"},
+              "fraud_probability": {"type": "number", "minimum": 0, "maximum": 1},
+              "risk_score": {"type": "integer", "minimum": 0, "maximum": 99},
+              "risk_level": {"type": "string", "enum": ["low", "medium", "high"]},
+              "decision": {"type": "string", "enum": ["approve", "review", "decline"]},
+              "reasons": {"type": "array", "items": _ref("Reason"), "maxItems": 3},
+              "model_version": {"type": "string"},
+              "scored_at": {"type": "string", "format": "date-time", "description": "when it was scored, UTC"}}}
+RESULTS = {"type": "object", "required": ["results"], "additionalProperties": False, "properties": {
+    "results": {"type": "array", "minItems": 1, "maxItems": limits.MAX_BATCH, "items": _ref("Result"),
+                "description": "one result per transaction, in the order posted"}}}
+LABELLED = {"type": "object", "required": ["transaction_id", "is_fraud", "source", "recorded"],
+            "additionalProperties": False, "properties": {
+                "transaction_id": {"type": "string"}, "is_fraud": {"type": "boolean"}, "source": {"type": "string"},
+                "recorded": {"type": "boolean", "enum": [True]}}}
+HEALTH = {"type": "object", "required": ["status", "model_version"], "additionalProperties": False, "properties": {
+    "status": {"type": "string", "enum": ["ok", "degraded"]},
+    "model_version": {"type": "string", "nullable": True, "description": "null while no model is in use"},
+    "transactions": {"type": "integer", "minimum": 0, "description": "absent when the database cannot be read"},
+    "version": {"type": "string", "description": "fraud_app's own version"},
+    "error": {"type": "string", "description": "why the database cannot be read"}}}
+MODEL = {"type": "object", "additionalProperties": False,
+         "required": ["version", "trained_at", "promoted_at", "training_window", "features", "thresholds", "metrics",
+                      "params"],
+         "properties": {
+             "version": {"type": "string"}, "trained_at": {"type": "string"},
+             "promoted_at": {"type": "string", "nullable": True},
+             "training_window": {"type": "object", "required": ["start", "end"], "properties": {
+                 "start": {"type": "string", "format": "date"}, "end": {"type": "string", "format": "date"}}},
+             "features": {"type": "array", "items": {"type": "string"}},
+             "thresholds": {"type": "object", "required": ["review", "decline"], "properties": {
+                 "review": {"type": "number"}, "decline": {"type": "number"}}},
+             "metrics": {"type": "object", "description": "what `fraud-app train` printed for this version"},
+             "params": {"type": "object"}}}
+
+# Every error code, the status it comes with, and when.
+ERRORS = {
+    "bad_request": (400, "the request cannot be read (e.g. a Content-Length that is not a number)"),
+    "malformed_json": (400, "the body is not JSON, not UTF-8, nested deeper than 8 levels, or repeats a key"),
+    "unauthorized": (401, "no or wrong bearer token"),
+    "forbidden_origin": (403, "an Origin header that is neither the server's own nor in FRAUD_APP_ALLOWED_ORIGINS"),
+    "unknown_transaction": (404, "no stored transaction has this transaction_id"),
+    "conflict": (409, "the transaction_id is stored with other content, or repeated in the batch; `stored` is the "
+                      "stored result (null when it was never scored, or for a repeat in the batch)"),
+    "too_large": (413, "the declared or streamed body is over FRAUD_APP_MAX_BODY_BYTES (default 2,000,000)"),
+    "unsupported_media_type": (415, "a POST without Content-Type: application/json"),
+    "invalid": (422, "a field is invalid; `field` names it (transactions[i].name in a batch)"),
+    "rate_limited": (429, "over the per-client rate (FRAUD_APP_RATE_LIMIT), or too many wrong tokens"),
+    "internal": (500, "a bug; the server log has the details"),
+    "no_model": (503, "no model is in use yet"),
+    "unavailable": (503, "the database cannot be used"),
 }
-REASON = {"type": "object", "properties": {
-    "feature": {"type": "string"}, "value": {"description": "the feature's value; null when undefined"},
-    "contribution": {"type": "number"},
-    "text": {"type": "string"}}}
-RESULT = {"type": "object", "required": ["transaction_id", "fraud_probability", "risk_score", "risk_level", "decision",
-                                         "reasons", "model_version", "scored_at"], "properties": {
-    "transaction_id": {"type": "string"}, "fraud_probability": {"type": "number", "minimum": 0, "maximum": 1},
-    "risk_score": {"type": "integer", "minimum": 0, "maximum": 99},
-    "risk_level": {"type": "string", "enum": ["low", "medium", "high"]},
-    "decision": {"type": "string", "enum": ["approve", "review", "decline"]},
-    "reasons": {"type": "array", "items": REASON, "maxItems": 3},
-    "model_version": {"type": "string"}, "scored_at": {"type": "string", "format": "date-time"}}}
-ERROR = {"type": "object", "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-    "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}}
+# The codes each route can answer with, besides its success.
+EVERY_ROUTE = ("bad_request", "unauthorized", "forbidden_origin", "too_large", "rate_limited", "internal")
+POSTED = ("malformed_json", "unsupported_media_type", "invalid")
 
 
-def _json(schema: dict) -> dict:
-    return {"content": {"application/json": {"schema": schema}}}
+def _error_schema(codes: list[str], stored: bool) -> dict:
+    error = {"type": "object", "required": ["code", "message"], "additionalProperties": False, "properties": {
+        "code": {"type": "string", "enum": codes}, "message": {"type": "string"},
+        "field": {"type": "string", "description": "the field at fault, when one is"}}}
+    if stored:
+        error["required"].append("stored")
+        error["properties"]["stored"] = {**RESULT, "nullable": True}
+    return {"type": "object", "required": ["error"], "additionalProperties": False, "properties": {"error": error}}
 
 
-def _errors(*codes: int) -> dict:
-    text = {400: "malformed JSON", 401: "no or wrong bearer token", 413: "body too large",
-            422: "a field is invalid; `field` names it", 429: "rate limited", 503: "no model yet, or no database"}
-    return {str(c): {"description": text[c], **_json({"$ref": "#/components/schemas/Error"})} for c in codes}
+def _errors(codes: tuple[str, ...]) -> dict:
+    by_status: dict[int, list[str]] = {}
+    for name in codes:
+        by_status.setdefault(ERRORS[name][0], []).append(name)
+    out = {}
+    for status, names in sorted(by_status.items()):
+        response = {"description": "; ".join(f"`{n}`: {ERRORS[n][1]}" for n in names),
+                    "content": {JSON: {"schema": _error_schema(names, stored=status == 409)}}}
+        if status == 429:
+            response["headers"] = {"Retry-After": {"required": True, "description": "seconds to wait",
+                                                   "schema": {"type": "integer", "minimum": 1}}}
+        out[str(status)] = response
+    return out
+
+
+def _ok(description: str, schema: dict, media_type: str = JSON, **extra) -> dict:
+    return {"200": {"description": description, "content": {media_type: {"schema": schema}}, **extra}}
+
+
+def _body(schema: dict, examples: dict) -> dict:
+    return {"required": True, "content": {JSON: {"schema": schema, "examples": {
+        name: {"value": value} for name, value in examples.items()}}}}
+
+
+EXAMPLE = {"transaction_id": "t1", "timestamp": "2018-09-01T12:00:00Z", "customer_id": "C00001",
+           "terminal_id": "T00002", "amount": 312.5, "channel": "online"}
 
 
 def document(version: str) -> dict:
-    secured = {"401": _errors(401)["401"], "429": _errors(429)["429"]}
+    links = {
+        "label": {"operationId": "label", "description": "label the transaction just scored (one, not a batch)",
+                  "requestBody": {"transaction_id": "$response.body#/transaction_id"}},
+        "retry": {"operationId": "score", "description": "post the same again: the stored result, stored once",
+                  "requestBody": "$request.body", "x-schemathesis": {"merge_body": False}},
+    }
     return {
         "openapi": "3.0.3",
-        "info": {"title": "fraud_app", "version": version,
-                 "description": "Real-time fraud scoring, labels, health and metrics (see docs/rest-api.md)."},
+        "info": {"title": "fraud_app", "version": version, "description": (
+            "Real-time fraud scoring, labels, health and metrics (docs/rest-api.md). Every request needs "
+            "`Authorization: Bearer <token>` when the server has FRAUD_APP_API_TOKEN set. A method a path does not "
+            "list is answered 405 with an Allow header. Fields not described are refused (422).")},
         "components": {
-            "schemas": {"Transaction": TRANSACTION, "Result": RESULT, "Error": ERROR},
+            "schemas": {"Transaction": fields.object_schema(fields.TRANSACTION),
+                        "Batch": fields.batch_schema(_ref("Transaction")),
+                        "Label": fields.object_schema(fields.LABEL),
+                        "Result": RESULT, "Results": RESULTS, "Reason": REASON, "Labelled": LABELLED,
+                        "Health": HEALTH, "Model": MODEL},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
         "paths": {
             "/api/v1/score": {"post": {
-                "summary": f"Score one transaction, or up to {limits.MAX_BATCH:,}, storing each before replying",
-                "requestBody": {"required": True, **_json({"oneOf": [
-                    {"$ref": "#/components/schemas/Transaction"},
-                    {"type": "object", "required": ["transactions"], "properties": {"transactions": {
-                        "type": "array", "minItems": 1, "maxItems": limits.MAX_BATCH,
-                        "items": {"$ref": "#/components/schemas/Transaction"}}}}]})},
-                "responses": {"200": {"description": "the result, or {results: [...]} for a batch", **_json(
-                    {"oneOf": [{"$ref": "#/components/schemas/Result"}, {"type": "object", "required": ["results"], "properties": {
-                        "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}}}}]})},
-                    **_errors(400, 413, 422, 503), **secured}}},
+                "operationId": "score",
+                "summary": f"Score one transaction, or a batch of up to {limits.MAX_BATCH:,}, storing each before "
+                           "replying; transaction_id is the idempotency key",
+                "requestBody": _body({"oneOf": [_ref("Transaction"), _ref("Batch")]},
+                                     {"one": EXAMPLE, "batch": {fields.BATCH_KEY: [
+                                         {**EXAMPLE, "transaction_id": "t2", "amount": 12.0},
+                                         {**EXAMPLE, "transaction_id": "t3", "country": "PT", "currency": "EUR"}]}}),
+                "responses": {**_ok("the result, or {results: [...]} for a batch",
+                                    {"oneOf": [_ref("Result"), _ref("Results")]},
+                                    links=links),
+                              **_errors(EVERY_ROUTE + POSTED + ("conflict", "no_model", "unavailable"))}}},
             "/api/v1/labels": {"post": {
+                "operationId": "label",
                 "summary": "Record a label (chargeback, analyst decision), with an audit entry",
-                "requestBody": {"required": True, **_json({"type": "object", "required": ["transaction_id", "is_fraud"],
-                                                            "properties": {"transaction_id": _ID,
-                                                                           "is_fraud": {"type": "boolean"},
-                                                                           "source": _TEXT}})},
-                "responses": {"200": {"description": "recorded", **_json({"type": "object"})},
-                              **_errors(400, 413, 422), **secured}}},
-            "/api/v1/health": {"get": {"summary": "Liveness, model in use and row count", "responses": {
-                "200": {"description": "ok", **_json({"type": "object"})},
-                "503": {"description": "degraded", **_json({"type": "object"})}, **secured}}},
-            "/api/v1/model": {"get": {"summary": "The model in use", "responses": {
-                "200": {"description": "version, window, features, thresholds, metrics", **_json({"type": "object"})},
-                **_errors(503), **secured}}},
-            "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {
-                "200": {"description": "OpenAPI 3", **_json({"type": "object"})}, **secured}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
-                "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                **secured}}},
+                "requestBody": _body(_ref("Label"), {"chargeback": {"transaction_id": "t1", "is_fraud": True,
+                                                                    "source": "chargeback"}}),
+                "responses": {**_ok("recorded", _ref("Labelled")),
+                              **_errors(EVERY_ROUTE + POSTED + ("unknown_transaction", "unavailable"))}}},
+            "/api/v1/health": {"get": {
+                "operationId": "health", "summary": "Liveness, the model in use and the number of transactions",
+                "responses": {**_ok("ok", _ref("Health")),
+                              **_errors(EVERY_ROUTE),
+                              "503": {"description": "degraded: no model in use, or the database cannot be read",
+                                      "content": {JSON: {"schema": _ref("Health")}}}}}},
+            "/api/v1/model": {"get": {
+                "operationId": "model", "summary": "The model in use",
+                "responses": {**_ok("version, window, features, thresholds, test metrics", _ref("Model")),
+                              **_errors(EVERY_ROUTE + ("no_model", "unavailable"))}}},
+            "/api/v1/openapi.json": {"get": {
+                "operationId": "openapi", "summary": "This document",
+                "responses": {**_ok("OpenAPI 3.0", {"type": "object"}), **_errors(EVERY_ROUTE)}}},
+            "/metrics": {"get": {
+                "operationId": "metrics", "summary": "Prometheus metrics (docs/metrics.md)",
+                "responses": {**_ok("Prometheus text format", {"type": "string"}, CONTENT_TYPE_LATEST),
+                              **_errors(EVERY_ROUTE)}}},
         },
     }

@@ -40,7 +40,10 @@ def error_of(response, status):
     return error
 
 
-@pytest.mark.parametrize("route, method", [(h.route, "POST" if hasattr(h, "post") else "GET") for h in HANDLERS])
+POSTED = ("/api/v1/score", "/api/v1/labels")
+
+
+@pytest.mark.parametrize("route, method", [(h.route, "POST" if h.route in POSTED else "GET") for h in HANDLERS])
 def test_every_route_needs_the_token(server, route, method):
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
         error_of(call(server, method, route, {}, headers=headers), 401)
@@ -86,7 +89,35 @@ def test_malformed_and_oversized_bodies(server):
     error_of(call(server, "POST", "/api/v1/score", raw=b"{not json"), 400)
     error_of(call(server, "POST", "/api/v1/score", raw=b"\xff\xfe"), 400)
     error_of(call(server, "POST", "/api/v1/score", raw=b"x" * 300_000), 413)
-    assert call(server, "DELETE", "/api/v1/score").status_code == 405
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_a_method_a_route_does_not_have_is_405_with_allow(server, handler):
+    allowed = "POST" if handler.route in POSTED else "GET"
+    for method in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "PROPFIND"):
+        if method == allowed:
+            continue
+        for headers in (AUTH, {}):  # refused for its method whether or not the token is right
+            response = call(server, method, handler.route, headers=headers)
+            assert response.status_code == 405, (method, response.status_code)
+            assert response.headers["Allow"] == allowed, method
+            if method != "HEAD":
+                assert error_of(response, 405)["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("route, body, field", [
+    ("/api/v1/score", tx(80, note="x"), "note"),
+    ("/api/v1/score", {"transactions": [tx(81)], "dry_run": True}, "dry_run"),
+    ("/api/v1/score", {"transactions": [tx(82), tx(83, Amount=5)]}, "transactions[1].Amount"),
+    ("/api/v1/labels", {"transaction_id": "api-1", "is_fraud": True, "reason": "x"}, "reason"),
+])
+def test_unknown_fields_are_refused_by_name(server, route, body, field):
+    assert error_of(call(server, "POST", route, body), 422)["field"] == field
+
+
+def test_labels_of_a_scored_transaction_are_ignored_when_scoring(server):
+    response = call(server, "POST", "/api/v1/score", tx(84, is_fraud=True, label_time="2018-06-21T00:00:00"))
+    assert response.status_code == 200, response.text
 
 
 def test_labels(server):
@@ -94,7 +125,7 @@ def test_labels(server):
     ok = call(server, "POST", "/api/v1/labels", {"transaction_id": "api-30", "is_fraud": True, "source": "chargeback"})
     assert ok.status_code == 200 and ok.json()["recorded"] is True
     assert error_of(call(server, "POST", "/api/v1/labels", {"transaction_id": "nope", "is_fraud": True}),
-                    422)["field"] == "transaction_id"
+                    404)["field"] == "transaction_id"
     assert error_of(call(server, "POST", "/api/v1/labels", {"transaction_id": "api-30", "is_fraud": "yes"}),
                     422)["field"] == "is_fraud"
 
@@ -252,6 +283,19 @@ def test_concurrent_posts_are_each_stored_exactly_once(trained, tmp_path):
     assert stored == (len(acknowledged), len(acknowledged)) and scored == len(acknowledged)
 
 
+def nullable_as_type(schema):
+    if isinstance(schema, list):
+        return [nullable_as_type(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: nullable_as_type(v) for k, v in schema.items() if k != "nullable"}
+    if schema.get("nullable") and "type" in schema:
+        out["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            out["enum"] = [*schema["enum"], None]
+    return out
+
+
 def test_openapi_document_is_valid_and_describes_what_the_routes_do(server):
     import jsonschema
     from openapi_spec_validator import validate
@@ -268,8 +312,9 @@ def test_openapi_document_is_valid_and_describes_what_the_routes_do(server):
                 assert str(response.status_code) in documented, (path, response.status_code)
                 schema = documented[str(response.status_code)].get("content", {}).get("application/json", {})
                 if "schema" in schema:
-                    # OpenAPI 3.0 schemas are JSON Schema draft 4 in their details (exclusiveMaximum: true).
-                    jsonschema.Draft4Validator({**schema["schema"], "components": spec["components"]}).validate(
-                        response.json())
+                    # OpenAPI 3.0 schemas are JSON Schema draft 4 in their details (exclusiveMaximum: true),
+                    # with `nullable` for null.
+                    jsonschema.Draft4Validator(nullable_as_type({**schema["schema"], "components": spec["components"]})
+                                               ).validate(response.json())
                 exercised += 1
     assert exercised == 8

@@ -1,6 +1,7 @@
 """One set of limits for every way in, and no single extreme-but-valid payment that disturbs the others."""
 import datetime as dt
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -9,18 +10,24 @@ import requests
 
 from conftest import HEADER, Server, copy_of, write
 
-# Each timestamp, and whether it lies in the accepted range (1970-01-01T00:00:00 to 2099-12-31T23:59:59 UTC).
+# Each timestamp, and whether it is accepted: the date as written from 1970-01-01 to 2099-12-31, and on those two
+# days in UTC, so that every accepted one lies in 1970-01-01T00:00:00 to 2099-12-31T23:59:59.999999 UTC.
 EDGES = {
     "1969-12-31T23:59:59": False,
     "1969-12-31T23:59:59.999999": False,
     "1970-01-01T00:00:00": True,
     "1970-01-01T00:30:00+01:00": False,  # 1969-12-31T23:30Z
-    "1969-12-31T23:30:00-01:00": True,  # 1970-01-01T00:30Z
+    "1970-01-01T05:00:00+01:00": False,  # in range in UTC, but an offset on the first day
+    "1970-01-01T05:00:00+00:00": True,
+    "1970-01-02T00:30:00+01:00": True,  # 1970-01-01T23:30Z
+    "1969-12-31T23:30:00-01:00": False,  # 1970-01-01T00:30Z, but written in 1969
     "2099-12-31T23:59:59": True,
     "2099-12-31T23:59:59.999999": True,
+    "2099-12-31T23:59:59.999999Z": True,
     "2100-01-01T00:00:00": False,
-    "2100-01-01T00:30:00+01:00": True,  # 2099-12-31T23:30Z
+    "2100-01-01T00:30:00+01:00": False,  # 2099-12-31T23:30Z, but written in 2100
     "2099-12-31T23:30:00-01:00": False,  # 2100-01-01T00:30Z
+    "2099-12-30T23:30:00-01:00": True,  # 2099-12-31T00:30Z
 }
 OUTLIERS = ("1970-01-01T00:00:00", "2099-12-31T23:59:59")
 
@@ -202,7 +209,10 @@ def test_the_openapi_document_states_the_limits_the_api_enforces(served):
     fields = spec["components"]["schemas"]["Transaction"]["properties"]
     assert "1970-01-01T00:00:00" in fields["timestamp"]["description"]
     assert "2099-12-31T23:59:59" in fields["timestamp"]["description"]
-    assert fields["amount"]["maximum"] == limits.MAX_AMOUNT and fields["channel"]["enum"] == list(limits.CHANNELS)
+    assert fields["amount"]["maximum"] == limits.MAX_AMOUNT
+    channel = re.compile(fields["channel"]["pattern"])
+    assert all(channel.fullmatch(c) and channel.fullmatch(c.upper()) for c in limits.CHANNELS)
+    assert not channel.fullmatch("fax")
     longest = fields["customer_id"]["oneOf"][0]["maxLength"]
     assert longest == limits.MAX_ID_LENGTH
     base = payment("doc-0", "C" * longest, "T-doc", "2018-06-20T12:00:00")

@@ -107,10 +107,13 @@ def test_a_fraud_label_counts_from_when_it_is_recorded(live):
     ({"amount": float("nan")}, "amount"), ({"amount": 1e9}, "amount"), ({"customer_id": ""}, "customer_id"),
     ({"terminal_id": []}, "terminal_id"), ({"currency": "EURO"}, "currency"), ({"channel": "phone"}, "channel"),
     ({"country": "P1"}, "country"), ({"merchant_category": 5}, "merchant_category"),
+    ({"unknown_extra": {"kept": "out"}}, "unknown_extra"), ({"transaction_id": 2**63}, "transaction_id"),
+    ({"customer_id": " \t"}, "customer_id"), ({"timestamp": "2018-02-29T10:00:00"}, "timestamp"),
+    ({"timestamp": "2018-06-15T10:00:00+0200"}, "timestamp"), ({"timestamp": "1969-12-31T23:30:00-01:00"}, "timestamp"),
 ])
 def test_bad_fields_are_named(change, field):
     good = {"transaction_id": 1, "timestamp": "2018-06-15T10:00:00+02:00", "customer_id": 7, "terminal_id": "T",
-            "amount": 3, "unknown_extra": {"kept": "out"}}
+            "amount": 3, "is_fraud": True, "label_time": None}  # labels are ignored here
     parsed = parse_record(good, "EUR")
     assert parsed["transaction_id"] == "1" and parsed["timestamp"] == dt.datetime(2018, 6, 15, 8)
     with pytest.raises(FieldError) as caught:

@@ -71,10 +71,17 @@ def _field_sql(field: str, currency: str) -> tuple[str, str]:
     if field in ("timestamp", "label_time"):
         missing = "'is empty'" if field == "timestamp" else "NULL"
         later = "WHEN v_label_time < v_timestamp THEN 'is before timestamp'" if field == "label_time" else ""
+        # The date as written (a plain cast ignores the offset) is in the years; on their first and last day the
+        # time must be in UTC, so the value in UTC is in them too. The REST API's pattern (fields.py) says the same.
+        written, first, last = f"try_cast(trim({x}) AS TIMESTAMP)", limits.EARLIEST, limits.LATEST
+        inner = (f"{written} >= TIMESTAMP '{first + dt.timedelta(days=1):%Y-%m-%d}' "
+                 f"AND {written} < TIMESTAMP '{last:%Y-%m-%d}'")
         return (_parse_time(x), f"CASE WHEN {_empty(x)} THEN {missing} WHEN {v} IS NULL "
-                                f"THEN 'is not an ISO 8601 date-time' WHEN NOT ({v} >= TIMESTAMP '{limits.EARLIEST}' "
-                                f"AND {v} < TIMESTAMP '{limits.END}') "
-                                f"THEN 'is outside the years {limits.EARLIEST.year}-{limits.LATEST.year}' {later} END")
+                                f"THEN 'is not an ISO 8601 date-time' WHEN NOT coalesce({written} >= TIMESTAMP "
+                                f"'{limits.EARLIEST}' AND {written} < TIMESTAMP '{limits.END}', false) "
+                                f"THEN 'is outside the years {first.year}-{last.year}' "
+                                f"WHEN NOT ({v} = {written} OR {inner}) THEN 'must be in UTC on {first:%Y-%m-%d} "
+                                f"and {last:%Y-%m-%d}' {later} END")
     if field == "amount":
         return (f"try_cast(trim({x}) AS DOUBLE)",
                 f"CASE WHEN {_empty(x)} THEN 'is empty' WHEN {v} IS NULL THEN 'is not a number' "

@@ -6,6 +6,8 @@ import datetime as dt
 
 # Timestamps, in UTC (naive means UTC): from EARLIEST up to, not including, END. Far enough apart for
 # any real payment, and inside every datetime type on the way (Python, DuckDB, numpy's ns, JavaScript).
+# A timestamp is accepted by its date as written, EARLIEST's day to LATEST's, and on those two days only in
+# UTC (fields.TIMESTAMP, store.ingest), so every accepted one lies in this range once in UTC.
 EARLIEST = dt.datetime(1970, 1, 1)
 END = dt.datetime(2100, 1, 1)
 LATEST = END - dt.timedelta(seconds=1)  # the last whole second accepted, for messages and documents
