@@ -173,9 +173,6 @@ def _records(body: Any, currency: str) -> tuple[list[dict], bool]:
     """(validated records, whether the body was a batch)."""
     key = fields.BATCH_KEY
     if isinstance(body, dict) and key in body:
-        for name in body:
-            if name != key:
-                raise ApiError(422, "invalid", f"is not a field here (a batch is {{{key!r}: [...]}} alone)", name)
         items = body[key]
         if not isinstance(items, list) or not items:
             raise ApiError(422, "invalid", "must be a non-empty list of transactions", key)

@@ -295,13 +295,10 @@ BATCH_KEY = "transactions"
 
 def parse(fields: tuple[Field, ...], record: Any, what: str) -> dict:
     """A posted object -> {name: stored value} for its stored fields, or FieldError naming the first field at
-    fault (`what` when the record is not an object). A field the declarations do not list is refused."""
+    fault (`what` when the record is not an object). Fields the declarations do not list are ignored: a
+    client may send more than this version reads, as a file may carry more columns."""
     if not isinstance(record, Mapping):
         raise FieldError(what, "must be a JSON object")
-    known = {f.name for f in fields}
-    for name in record:
-        if name not in known:
-            raise FieldError(name, f"is not a field here (the fields are {', '.join(f.name for f in fields)})")
     out = {}
     for f in fields:
         value = record.get(f.name)
@@ -319,12 +316,17 @@ def parse(fields: tuple[Field, ...], record: Any, what: str) -> dict:
     return out
 
 
-def object_schema(fields: tuple[Field, ...]) -> dict:
-    """The JSON schema (OpenAPI 3.0) of an object of `fields`: nothing else is accepted."""
-    return {"type": "object", "required": [f.name for f in fields if f.required], "additionalProperties": False,
-            "properties": {f.name: f.schema for f in fields}}
+def object_schema(fields: tuple[Field, ...], batch_key: bool = False) -> dict:
+    """The JSON schema (OpenAPI 3.0) of an object of `fields`; other properties are ignored. With
+    `batch_key`, the object may not hold BATCH_KEY: a body that does is a batch."""
+    schema = {"type": "object", "required": [f.name for f in fields if f.required],
+              "properties": {f.name: f.schema for f in fields}, "description": "Other properties are ignored."}
+    if batch_key:
+        schema["not"] = {"required": [BATCH_KEY]}
+        schema["description"] += f" A body with a {BATCH_KEY!r} property is a batch."
+    return schema
 
 
 def batch_schema(item: dict) -> dict:
-    return {"type": "object", "required": [BATCH_KEY], "additionalProperties": False, "properties": {BATCH_KEY: {
-        "type": "array", "minItems": 1, "maxItems": limits.MAX_BATCH, "items": item}}}
+    return {"type": "object", "required": [BATCH_KEY], "description": "Other properties are ignored.",
+            "properties": {BATCH_KEY: {"type": "array", "minItems": 1, "maxItems": limits.MAX_BATCH, "items": item}}}

@@ -133,7 +133,7 @@ def document(version: str) -> dict:
             "`Authorization: Bearer <token>` when the server has FRAUD_APP_API_TOKEN set. A method a path does not "
             "list is answered 405 with an Allow header. Fields not described are refused (422).")},
         "components": {
-            "schemas": {"Transaction": fields.object_schema(fields.TRANSACTION),
+            "schemas": {"Transaction": fields.object_schema(fields.TRANSACTION, batch_key=True),
                         "Batch": fields.batch_schema(_ref("Transaction")),
                         "Label": fields.object_schema(fields.LABEL),
                         "Result": RESULT, "Results": RESULTS, "Reason": REASON, "Labelled": LABELLED,
