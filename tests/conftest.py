@@ -156,3 +156,17 @@ def watched(page):
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     return page, errors
+
+
+def nullable_as_type(schema):
+    """OpenAPI 3.0's `nullable` in JSON Schema terms, so a JSON Schema validator can check a document."""
+    if isinstance(schema, list):
+        return [nullable_as_type(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: nullable_as_type(v) for k, v in schema.items() if k != "nullable"}
+    if schema.get("nullable") and "type" in schema:
+        out["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            out["enum"] = [*schema["enum"], None]
+    return out

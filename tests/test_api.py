@@ -5,7 +5,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, Server, copy_of
+from conftest import nullable_as_type, BIN, Server, copy_of
 from fraud_app.api import HANDLERS
 
 TOKEN = "s3cret-token"
@@ -281,19 +281,6 @@ def test_concurrent_posts_are_each_stored_exactly_once(trained, tmp_path):
             "SELECT count(*) FROM scores WHERE transaction_id LIKE 'c-%'").fetchall()[0][0]
     assert len(acknowledged) == threads * per_thread
     assert stored == (len(acknowledged), len(acknowledged)) and scored == len(acknowledged)
-
-
-def nullable_as_type(schema):
-    if isinstance(schema, list):
-        return [nullable_as_type(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: nullable_as_type(v) for k, v in schema.items() if k != "nullable"}
-    if schema.get("nullable") and "type" in schema:
-        out["type"] = [schema["type"], "null"]
-        if "enum" in schema:
-            out["enum"] = [*schema["enum"], None]
-    return out
 
 
 def test_openapi_document_is_valid_and_describes_what_the_routes_do(server):

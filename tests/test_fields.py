@@ -8,6 +8,7 @@ import sys
 import jsonschema_rs
 import pytest
 
+from conftest import nullable_as_type
 from fraud_app import fields
 from fraud_app.fields import FieldError
 
@@ -23,18 +24,6 @@ PROBES = [
     "2100-01-01T00:30:00+01:00", "20180620T120000", "2018-06-20T12:00:00+0100",
     0, -1, 1, 42, 2**63 - 1, 2**63, 0.0, 1.5, -0.0, 999_999_999.99, 1e9, 1e300, True, False, [], {}, ["a"],
 ]
-
-
-def nullable_as_type(schema):
-    """OpenAPI 3.0's `nullable` in JSON Schema terms."""
-    if isinstance(schema, list):
-        return [nullable_as_type(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: nullable_as_type(v) for k, v in schema.items() if k != "nullable"}
-    if schema.get("nullable"):
-        out["type"] = [schema["type"], "null"]
-    return out
 
 
 def accepted(declared, record) -> bool:
