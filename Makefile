@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/handbook.py
 	$(BIN)/python bench/api_load.py
+	$(BIN)/python bench/first_request.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
