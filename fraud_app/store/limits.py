@@ -13,7 +13,7 @@ END = dt.datetime(2100, 1, 1)
 LATEST = END - dt.timedelta(seconds=1)  # the last whole second accepted, for messages and documents
 TIMESTAMP_RANGE = f"{EARLIEST:%Y-%m-%dT%H:%M:%S} to {LATEST:%Y-%m-%dT%H:%M:%S} UTC"
 
-MAX_ID_LENGTH = 64    # transaction, card and terminal ids, after trimming
+MAX_ID_LENGTH = 64    # transaction, card and terminal ids (as posted; a file's cells once trimmed)
 MAX_TEXT_LENGTH = 64  # merchant_category, and a label's source
 MIN_AMOUNT = 0.0      # inclusive
 MAX_AMOUNT = 1e9      # exclusive
@@ -24,11 +24,6 @@ CHANNELS = ("pos", "online", "atm")
 MAX_BATCH = 1000      # transactions in one scoring request
 
 NUL = "\x00"
-
-
-def in_range(timestamp: dt.datetime) -> bool:
-    """A naive UTC timestamp inside the accepted range."""
-    return EARLIEST <= timestamp < END
 
 
 def text_problem(text: str) -> str | None:
@@ -42,7 +37,3 @@ def text_problem(text: str) -> str | None:
     except UnicodeEncodeError:
         return "must be valid Unicode text (it holds an unpaired UTF-16 surrogate)"
     return None
-
-
-def letters(value: str, n: int) -> bool:
-    return len(value) == n and value.isascii() and value.isalpha()
