@@ -56,8 +56,24 @@ class FraudApp:
         self._explainers: dict[tuple[str, str], tuple[str, Detector]] = {}
         self._points: dict[tuple, pd.DataFrame] = {}
 
-    def close(self) -> None:
+    def close(self, wait: float = 60.0) -> None:
+        """Stop cleanly: let the background job finish (up to `wait` seconds; past that, closing the database
+        cancels it and its transaction rolls back), write every payment live scoring accepted, checkpoint and
+        close the database, which releases its lock."""
+        try:
+            self.jobs.wait(timeout=wait)
+        except TimeoutError:
+            log.warning("closing while %s still runs: it is cancelled", self.jobs.current.title)
+        if self.live is not None:
+            self.live.close(timeout=wait)
+        self.drift.close()
         self.store.close()
+        log.info("closed %s", self.store.path)
+
+    @property
+    def needs_setup(self) -> bool:
+        """True while the database has no transactions or no model in use: start() will set them up."""
+        return not queries.transaction_count(self.store) or models.active_version(self.store) is None
 
     # -- start-up ------------------------------------------------------------------------------------------
     def start(self, data_progress: Progress | None = None, model_progress: Progress | None = None) -> None:

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-insecure", action="store_true",
                    help="allow a non-loopback address without an API token")
 
+    p = sub.add_parser("desktop", help="the app for one analyst: serve on this computer and open the browser")
+    p.add_argument("--no-browser", action="store_true", help="only print the link to open")
+
     p = sub.add_parser("generate", help="simulated card transactions with fraud labels")
     p.add_argument("--customers", type=_positive, default=5000)
     p.add_argument("--terminals", type=_positive, default=10000)
@@ -249,7 +252,13 @@ def cmd_serve(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"generate": cmd_generate, "import": cmd_import, "train": cmd_train, "score": cmd_score,
+def cmd_desktop(args, settings: Settings) -> int:
+    from .desktop import main as desktop
+
+    return desktop(settings, browser=not args.no_browser)
+
+
+COMMANDS = {"desktop": cmd_desktop, "generate": cmd_generate, "import": cmd_import, "train": cmd_train, "score": cmd_score,
             "export": cmd_export, "serve": cmd_serve}
 
 
@@ -263,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = {"db": args.db, "address": getattr(args, "address", None), "port": getattr(args, "port", None)}
         settings = load_settings(overrides)
         # One-shot commands print their own results; the console log is for the long-running server.
-        setup_logging(settings, None if args.command == "serve" else "CRITICAL")
+        setup_logging(settings, None if args.command in ("serve", "desktop") else "CRITICAL")
         return COMMANDS[args.command](args, settings)
     except (ConfigError, UsageError, ImportFileError, StoreError, TrainingError, ValueError) as exc:
         log.debug("command failed", exc_info=True)

@@ -42,22 +42,34 @@ class _GroupWriter:
     def __init__(self, store: Store, most: int = 512):
         self.store, self.most = store, most
         self._queue: queue.Queue = queue.Queue()
-        threading.Thread(target=self._run, name="fraud-app-writer", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name="fraud-app-writer", daemon=True)
+        self._thread.start()
 
     def submit(self, transactions: list[tuple], scored: list[tuple]) -> Future:
         done: Future = Future()
         self._queue.put((transactions, scored, done))
         return done
 
+    def close(self, timeout: float | None = None) -> None:
+        """Commit every request already submitted, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
-            while len(batch) < self.most:
+            while len(batch) < self.most and batch[-1] is not None:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self.commit(batch)
+            closing = batch[-1] is None
+            if closing:
+                batch.pop()
+            if batch:
+                self.commit(batch)
+            if closing:
+                return
 
     def commit(self, batch: list[tuple[list[tuple], list[tuple], Future]]) -> None:
         """Commit the batch's requests together; if that fails, each alone, so only a bad one fails."""
@@ -150,6 +162,10 @@ class LiveScorer:
         self._seen = _SeenIds(queries.transaction_ids(store))
         self._writer = _GroupWriter(store)
         self.reload_model()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop taking payments and wait until every accepted one is written."""
+        self._writer.close(timeout)
 
     def reload_model(self) -> str | None:
         """Pick up the version in use (after a promote or rollback). None if there is none."""

@@ -224,6 +224,10 @@ class DriftJobs:
         self._jobs: OrderedDict[tuple, Job] = OrderedDict()
         self._references: OrderedDict[tuple, Reference] = OrderedDict()
 
+    def close(self) -> None:
+        """Drop queued computations; one already running ends with the database."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def job(self, version: str, end: dt.date | None = None, *, now_days: int = 7) -> Job:
         """The drift of `version` to `end`, computed at most once for the same data: sessions that ask for
         the same (version, stored rows, end) share one job and its result. Featurising takes seconds, so it

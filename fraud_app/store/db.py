@@ -90,8 +90,13 @@ class Store:
         cur.execute("COMMIT")
 
     def close(self) -> None:
+        """Checkpoint (fold the write-ahead log into the file, so the next open replays nothing), then close."""
         if not self._closed:
             self._closed = True
+            try:
+                self._con.execute("CHECKPOINT")
+            except duckdb.Error as exc:  # e.g. another thread's open transaction; the log is replayed next time
+                log.warning("no checkpoint on closing %s: %s", self.path, str(exc).splitlines()[0])
             self._con.close()
 
     def __enter__(self) -> "Store":

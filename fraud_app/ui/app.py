@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
+from typing import Callable
 
 import panel as pn
 from panel.theme.fast import Fast
@@ -36,7 +37,8 @@ VIEWS = {"Overview": OverviewView, "Review queue": ReviewView, "Investigate": In
          "Model": ModelView, "Monitoring": MonitoringView, "Data": SummaryView}
 
 
-def create_app(app: FraudApp) -> pn.template.FastListTemplate:
+def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.template.FastListTemplate:
+    """The analyst's page. `quit`, in the desktop app only, adds a button that stops the app."""
     data = DataStore(app=app)
     # With no scores yet there is nothing to overview: open on the data instead.
     nav = pn.widgets.RadioButtonGroup(options=list(VIEWS), value="Overview" if data.model_version else "Data",
@@ -65,7 +67,8 @@ def create_app(app: FraudApp) -> pn.template.FastListTemplate:
     return pn.template.FastListTemplate(
         title=TITLE,
         sidebar=[nav, pn.layout.Divider(), refresh,
-                 pn.pane.Markdown(f"<small>Database<br><code>{plain(app.store.path)}</code></small>"), *_signed_in()],
+                 pn.pane.Markdown(f"<small>Database<br><code>{plain(app.store.path)}</code></small>"), *_signed_in(),
+                 *_quit(quit)],
         main=[page],
         accent="#1f5fa8",
         font=SYSTEM_FONT,
@@ -78,6 +81,14 @@ def _signed_in() -> list:
         return []
     return [pn.pane.HTML(f"<small>Signed in as <b>{plain(pn.state.user)}</b> · "
                          "<a href='./logout'>sign out</a></small>")]
+
+
+def _quit(quit: Callable[[], None] | None) -> list:
+    if quit is None:
+        return []
+    from fraud_app.ui.desktop import quit_button
+
+    return [pn.layout.Divider(), quit_button(quit)]
 
 
 def _origins(settings: Settings) -> list[str]:
