@@ -23,7 +23,7 @@ LEVELS = {"low": GREEN, "medium": ORANGE, "high": RED}
 PAGE_SIZE = 10
 CURRENT = "background-color: #dbe7f5; color: #0d2c54; font-weight: 600"  # the transaction shown, in its card's table
 HINT = "Type a transaction id above, or click a transaction id in the Review queue."
-CELLS = (300, 400)  # rows (amount) and columns (time) of the all-transactions view, about one per pixel
+CELLS = (300, 400)  # rows (amount) and columns (time) of the all-transactions view, a cell a pixel or two
 
 def _badge(text: str, colour: str) -> str:
     return (f'<span style="background:{colour};color:white;border-radius:4px;padding:2px 8px;'
@@ -115,7 +115,8 @@ def bin_scores(x: np.ndarray, y: np.ndarray, score: np.ndarray, x_range: tuple[f
     (x0, x1), (y0, y1), (rows, cols) = x_range, y_range, shape
     inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
     x, y, score = x[inside], y[inside], score[inside]
-    # Multiplied before divided, so a point on an inner edge lands in the cell above it; >= 0, so truncation floors.
+    # Multiplied before divided, so a point on an inner edge gets the whole index of the cell above it (for
+    # times in microseconds exactly); all >= 0 here, so truncation floors.
     col = np.minimum((x - x0) * cols / (x1 - x0), cols - 1).astype(np.intp)
     row = np.minimum((y - y0) * rows / (y1 - y0), rows - 1).astype(np.intp)
     cell = row * cols + col
@@ -132,7 +133,8 @@ def _all_plot(points: pd.DataFrame, here: hv.streams.Pipe, top: float) -> hv.Ove
     times = points["time"].to_numpy().astype("datetime64[us]", copy=False).view(np.int64)
     amounts, scores = points["amount"].to_numpy(), points["score"].to_numpy()
     now = np.datetime64("now", "us")
-    window = [np.datetime64(t, "us").astype(np.int64) for t in points.attrs["window"] or (now - 86_400_000_000, now)]
+    window = [np.datetime64(t, "us").astype(np.int64)
+              for t in points.attrs["window"] or (now - np.timedelta64(1, "D"), now)]
     first = [times.min(), times.max()] if len(times) else window  # the first view spans the payments
     rows, cols = CELLS
 
