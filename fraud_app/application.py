@@ -304,8 +304,7 @@ class FraudApp:
 def usual_times(times: np.ndarray) -> tuple[np.datetime64, np.datetime64]:
     """Where the all-transactions raster may reach: the bulk of the payments (0.1% to 99.9% quantiles), widened
     by a tenth of that each side (at least a day). A payment dated decades away, which is valid, must not
-    stretch the axis: datashader cannot draw a datetime axis spanning decades (the image bounds no longer match
-    its coordinates, holoviews#3539), and every other point would crowd into a few pixels."""
+    stretch the axis: every other point would crowd into a few cells."""
     us = times.astype("datetime64[us]").view(np.int64)
     low, high = np.quantile(us, [0.001, 0.999])
     margin = max((high - low) / 10, 86_400e6)

@@ -4,7 +4,10 @@ import csv
 import datetime as dt
 import json
 import shutil
+from fractions import Fraction
 
+import holoviews as hv
+import numpy as np
 import panel as pn
 import pytest
 from playwright.sync_api import expect
@@ -16,7 +19,7 @@ from fraud_app.config import Settings
 from fraud_app.store import Store, cases, investigate, scores
 from fraud_app.ui import investigate as view_module
 from fraud_app.ui.datastore import DataStore
-from fraud_app.ui.investigate import InvestigateView
+from fraud_app.ui.investigate import InvestigateView, bin_scores
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +120,79 @@ def test_the_raster_cache_is_one_per_process_and_follows_the_row_count(scored, t
         assert again is not first and len(again) + again.attrs["left_out"] == len(first) + 1
         assert again.attrs["left_out"] == 1  # 2030, years after the rest: counted, not drawn
         assert len(app._points) == 1
+
+
+def _brute_bins(x, y, score, x_range, y_range, rows, cols):
+    """Each point tested against each cell's edges in exact arithmetic: [lower, upper), the last cell's upper
+    edge included."""
+    def within(v, lo, hi, i, n):
+        a, b = lo + Fraction(hi - lo) * i / n, lo + Fraction(hi - lo) * (i + 1) / n
+        return a <= Fraction(v) < b or (i == n - 1 and Fraction(v) == b)
+
+    counts, sums = np.zeros((rows, cols), int), np.zeros((rows, cols))
+    for xv, yv, s in zip(x.tolist(), y.tolist(), score.tolist()):
+        for r in range(rows):
+            for c in range(cols):
+                if within(xv, *x_range, c, cols) and within(yv, *y_range, r, rows):
+                    counts[r, c] += 1
+                    sums[r, c] += s
+    with np.errstate(invalid="ignore"):
+        return counts, sums / counts
+
+
+def test_binning_counts_and_averages_each_cell_as_a_brute_force_does():
+    rng = np.random.default_rng(7)
+    t0 = 1_522_540_800_000_000  # microseconds, as the view bins times
+    x_range, y_range, (rows, cols) = (t0, t0 + 10_000), (0.0, 8.0), (4, 5)  # cells 2,000 wide and 2 high
+    x = np.concatenate([rng.integers(t0 - 2_000, t0 + 12_000, 600),
+                        t0 + np.array([0, 2_000, 4_000, 10_000, 10_000, 0, -1, 10_001, 5_000, 5_000])])
+    y = np.concatenate([np.round(rng.uniform(-1, 9, 600), 2), [0, 2, 4, 8, 0, 8, 3, 3, 8.01, -0.01]])
+    score = rng.uniform(0, 1, len(x))
+    counts, means = bin_scores(x, y, score, x_range, y_range, (rows, cols))
+    want_counts, want_means = _brute_bins(x, y, score, x_range, y_range, rows, cols)
+    assert counts.shape == (rows, cols) and np.array_equal(counts, want_counts)
+    np.testing.assert_allclose(means, want_means, rtol=1e-12)  # NaN where both are empty
+    inside = (x >= x_range[0]) & (x <= x_range[1]) & (y >= y_range[0]) & (y <= y_range[1])
+    assert counts.sum() == inside.sum() and 0 < inside.sum() < len(x)
+
+
+def test_binning_puts_points_on_edges_in_the_cell_above_and_the_range_ends_inside():
+    t0, x_range, y_range = 1_000_000, (1_000_000, 1_000_040), (0.0, 4.0)  # 4 columns of 10, 2 rows of 2
+    x = np.array([t0, t0 + 10, t0 + 40, t0 + 40, t0 - 1, t0 + 41, t0 + 20])
+    y = np.array([0.0, 2.0, 4.0, 1.0, 1.0, 1.0, 4.5])
+    score = np.array([0.1, 0.2, 0.3, 0.5, 0.9, 0.9, 0.9])
+    counts, means = bin_scores(x, y, score, x_range, y_range, (2, 4))
+    assert counts.tolist() == [[1, 0, 0, 1], [0, 1, 0, 1]]  # the last three lie outside
+    assert (means[0, 0], means[1, 1], means[0, 3], means[1, 3]) == (0.1, 0.2, 0.5, 0.3)
+
+
+def test_binning_nothing_gives_empty_cells():
+    for x, y in ((np.array([], np.int64), np.array([])), (np.array([5, 6]), np.array([1.0, 2.0]))):
+        counts, means = bin_scores(x, y, np.full(len(x), 0.5), (100, 200), (0.0, 10.0), (3, 4))
+        assert counts.shape == means.shape == (3, 4)
+        assert not counts.any() and np.isnan(means).all()
+
+
+def test_the_all_transactions_view_bins_the_payments_again_when_zoomed(app, store):
+    points = app.score_points("v1")
+    top = points.attrs["top"]
+    plot = hv.renderer("bokeh").get_plot(view_module._all_plot(points, hv.streams.Pipe(data=[]), top))
+    source = next(p.handles["source"] for p in plot.subplots.values() if "payments" in p.handles["source"].data)
+    zoom = next(s for s in plot.streams if isinstance(s, hv.streams.RangeXY))
+
+    def drawn() -> tuple[int, float]:
+        payments, means = source.data["payments"][0], source.data["image"][0]
+        return int(payments.sum()), float(np.nansum(payments * means) / payments.sum())
+
+    sql = ("SELECT count(*), avg(s.fraud_probability) FROM transactions t JOIN scores s USING (transaction_id) "
+           "WHERE s.model_version = 'v1' AND t.amount BETWEEN ? AND ? AND t.timestamp BETWEEN ? AND ?")
+    n, mean = one(store, sql, 0, top, dt.datetime(1900, 1, 1), dt.datetime(2100, 1, 1))[0]
+    assert drawn() == (n, pytest.approx(mean))  # at first: every payment up to the amount axis' top
+    day = points["time"].iloc[len(points) // 2].normalize()
+    zoom.event(x_range=(day.to_datetime64(), (day + dt.timedelta(days=1)).to_datetime64()), y_range=(10.0, 100.0))
+    n, mean = one(store, sql, 10.0, 100.0, day.to_pydatetime(), (day + dt.timedelta(days=1)).to_pydatetime())[0]
+    assert 0 < n < len(points) and drawn() == (n, pytest.approx(mean))
+    assert source.data["x"][0] == day.to_datetime64() and source.data["dh"][0] == 90.0  # the cells span the view
 
 
 def _bulk(store: Store, models_dir, tid: str) -> tuple[list, list, list]:

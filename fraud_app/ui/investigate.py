@@ -3,16 +3,13 @@ terminal's days, and where it sits among all transactions."""
 from __future__ import annotations
 
 import json
-import threading
 
-import datashader
 import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers .hvplot and loads the Bokeh backend)
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from holoviews.operation.datashader import rasterize
 
 from ..features import reason_text
 from ..registry import ModelError
@@ -26,6 +23,7 @@ LEVELS = {"low": GREEN, "medium": ORANGE, "high": RED}
 PAGE_SIZE = 10
 CURRENT = "background-color: #dbe7f5; color: #0d2c54; font-weight: 600"  # the transaction shown, in its card's table
 HINT = "Type a transaction id above, or click a transaction id in the Review queue."
+CELLS = (300, 400)  # rows (amount) and columns (time) of the all-transactions view, a cell a pixel or two
 
 def _badge(text: str, colour: str) -> str:
     return (f'<span style="background:{colour};color:white;border-radius:4px;padding:2px 8px;'
@@ -110,29 +108,60 @@ def _terminal_plot(days: pd.DataFrame, row: dict) -> hv.Overlay:
         xlabel="", padding=0.05, title=f"Terminal {row['terminal_id']}: {total:,} payments, {frauds:,} fraud")
 
 
+def bin_scores(x: np.ndarray, y: np.ndarray, score: np.ndarray, x_range: tuple[float, float],
+               y_range: tuple[float, float], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Payments per cell and their mean score (NaN where empty) on a grid of shape (rows along y, columns
+    along x) over the closed ranges. A cell holds its lower edges; the last row and column their upper ones too."""
+    (x0, x1), (y0, y1), (rows, cols) = x_range, y_range, shape
+    inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    x, y, score = x[inside], y[inside], score[inside]
+    # Multiplied before divided, so a point on an inner edge gets the whole index of the cell above it (for
+    # times in microseconds exactly); all >= 0 here, so truncation floors.
+    col = np.minimum((x - x0) * cols / (x1 - x0), cols - 1).astype(np.intp)
+    row = np.minimum((y - y0) * rows / (y1 - y0), rows - 1).astype(np.intp)
+    cell = row * cols + col
+    counts = np.bincount(cell, minlength=rows * cols).reshape(rows, cols)
+    sums = np.bincount(cell, weights=score, minlength=rows * cols).reshape(rows, cols)
+    with np.errstate(invalid="ignore"):
+        return counts, sums / counts
+
+
 def _all_plot(points: pd.DataFrame, here: hv.streams.Pipe, top: float) -> hv.Overlay:
     left_out = points.attrs["left_out"]
     what = (f"{len(points):,} scored transactions ({left_out:,} dated far from the rest not drawn)" if left_out
             else f"All {len(points):,} scored transactions")
-    raster = rasterize(hv.Points(points, ["time", "amount"], ["score"]), aggregator=datashader.mean("score")).opts(
+    times = points["time"].to_numpy().astype("datetime64[us]", copy=False).view(np.int64)
+    amounts, scores = points["amount"].to_numpy(), points["score"].to_numpy()
+    now = np.datetime64("now", "us")
+    window = [np.datetime64(t, "us").astype(np.int64)
+              for t in points.attrs["window"] or (now - np.timedelta64(1, "D"), now)]
+    first = [times.min(), times.max()] if len(times) else window  # the first view spans the payments
+    rows, cols = CELLS
+
+    def cells(x_range, y_range) -> hv.Image:
+        # Re-binned at each zoom or pan, within the window: all points lie there, and a view zoomed out to
+        # decades would otherwise get cells months wide.
+        x0, x1 = (np.datetime64(t, "us").astype(np.int64) for t in x_range) if x_range else first
+        x0, x1 = max(x0, window[0]), min(x1, window[1])
+        if x1 - x0 < cols:  # off the window (nothing to draw), or zoomed below a microsecond a cell
+            x0, x1 = window
+        y0, y1 = y_range or (0, top)
+        if not y0 < y1:
+            y0, y1 = 0, top
+        counts, means = bin_scores(times, amounts, scores, (x0, x1), (y0, y1), CELLS)
+        xs = ((np.arange(cols) + 0.5) * ((x1 - x0) / cols) + x0).astype(np.int64).view("datetime64[us]")
+        ys = (np.arange(rows) + 0.5) * ((y1 - y0) / rows) + y0
+        return hv.Image((xs, ys, means, counts.astype(np.int32)), ["time", "amount"],
+                        [hv.Dimension("score", label="mean score"), "payments"],
+                        xdensity=cols / (x1 - x0), ydensity=rows / (y1 - y0))  # exact: inferred ones are rounded
+
+    raster = hv.DynamicMap(cells, streams=[hv.streams.RangeXY()]).opts(
         cmap="plasma", cnorm="eq_hist", colorbar=True, clabel="mean score", cformatter="%.3g", tools=["hover"],
         responsive=True, height=380, xlabel="", ylabel="amount", ylim=(0, top),
         title=f"{what}: amount over time, coloured by score")
     marker = hv.DynamicMap(lambda data: hv.Points(data, ["time", "amount"]), streams=[here]).opts(
         color="#00e5ff", size=16, fill_alpha=0, line_width=3)
     return (raster * marker).opts(shared_axes=False)
-
-
-def _warm_up() -> None:
-    """Numba compiles datashader's kernels on first use (~1 s). Compile them while the server starts, not in
-    an analyst's first look at a transaction."""
-    tiny = pd.DataFrame({"time": np.array(["2018-01-01", "2018-01-02"], "datetime64[us]"), "amount": [1.0, 2.0],
-                         "score": [0.1, 0.2]})
-    rasterize(hv.Points(tiny, ["time", "amount"], ["score"]), aggregator=datashader.mean("score"), dynamic=False,
-              width=4, height=4)
-
-
-threading.Thread(target=_warm_up, name="datashader-warm-up", daemon=True).start()
 
 
 class InvestigateView(View):
