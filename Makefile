@@ -6,14 +6,14 @@ STAMP  := $(VENV)/.installed
 # Browser tests drive Debian's Chromium; nothing is downloaded by Playwright itself.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bundle clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bundle]'
 	touch $@
 
 run: install
@@ -33,6 +33,10 @@ bench: install
 	$(BIN)/python bench/handbook.py
 	$(BIN)/python bench/api_load.py
 	$(BIN)/python bench/first_request.py
+
+# The desktop app: dist/fraud-app/ and its archive in dist/; PyInstaller's work files in build/pyinstaller.
+bundle: install
+	$(BIN)/python -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller app.spec
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -145,8 +145,25 @@ def _open_app(settings: Settings) -> FraudApp | None:
 
 def _show(url: str, browser: bool) -> None:
     print(url, flush=True)
-    if browser and not webbrowser.open(url):
+    if browser and not _open_browser(url):
         print("no web browser found: open the link above in one", file=sys.stderr, flush=True)
+
+
+def _open_browser(url: str) -> bool:
+    # A frozen app's loader points LD_LIBRARY_PATH at the bundle's libraries; a browser started with it would
+    # load them instead of its own. Start the browser with the user's own value (PyInstaller keeps it in _ORIG).
+    saved = os.environ.get("LD_LIBRARY_PATH")
+    if getattr(sys, "frozen", False) and saved is not None:
+        original = os.environ.get("LD_LIBRARY_PATH_ORIG")
+        if original is None:
+            del os.environ["LD_LIBRARY_PATH"]
+        else:
+            os.environ["LD_LIBRARY_PATH"] = original
+    try:
+        return webbrowser.open(url)
+    finally:
+        if saved is not None:
+            os.environ["LD_LIBRARY_PATH"] = saved
 
 
 def main(settings: Settings, browser: bool = True) -> int:
