@@ -120,6 +120,10 @@ def run_scenario(desktop: Desktop, page) -> None:
     assert scored.status_code == 200, scored.text
     assert 0 <= scored.json()["fraud_probability"] <= 1
     decided = confirm_first_alert(page)
+    for view, heading in (("Model", "Model and retraining"), ("Monitoring", "Drift against training"),
+                          ("Data", "Data")):
+        page.get_by_role("button", name=view).click()  # every view builds (a frozen app may lack a module)
+        page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=120_000)
 
     # 3. A second launch opens the running one: same port, and it exits without a server of its own.
     second, again, _ = desktop.launch()
@@ -146,6 +150,10 @@ def run_scenario(desktop: Desktop, page) -> None:
     finally:
         third.send_signal(signal.SIGTERM)  # 6 needs the database free; SIGTERM stops as cleanly as Quit
         assert third.wait(timeout=120) == 0
+
+    logs = "".join(p.read_text() for p in desktop.tmp.glob("launch-*.out"))
+    logs += "".join(p.read_text() for p in (desktop.data / "logs").glob("*.log*"))
+    assert "Traceback" not in logs and " ERROR " not in logs, logs[-3000:]
 
     # 6. The same executable is the command line, on the same profile.
     out = desktop.tmp / "cases.csv"
