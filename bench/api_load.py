@@ -129,9 +129,10 @@ def main() -> int:
         ours_port, base_port = free_port(), free_port()
         ours = subprocess.Popen([str(BIN / "fraud-app"), "--db", db, "serve", "--port", str(ours_port), "--no-show"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        model_file = next(Path(tmp).glob("models/*/v1.lgbm.json"))
         base = subprocess.Popen([str(BIN / "uvicorn"), "baseline_service:app", "--port", str(base_port),
                                  "--log-level", "warning"], cwd=HERE, stdout=subprocess.DEVNULL,
-                                env={**env, "FRAUD_APP_BASELINE_MODEL": str(next(Path(tmp).glob("models/*/v1.lgbm.json")))})
+                                env={**env, "FRAUD_APP_BASELINE_MODEL": str(model_file)})
         try:
             wait_up(ours_port, "/api/v1/health", ours)
             wait_up(base_port, "/docs", base)

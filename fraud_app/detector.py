@@ -74,7 +74,7 @@ def fit_calibration(raw: np.ndarray, y: np.ndarray, C: float = 1e6) -> tuple[flo
         z = a * r + b
         return float(np.sum(np.logaddexp(0.0, z) - t * z) + a * a / (2 * C))
 
-    # Sums of products, not np.dot: BLAS threads cost far more than these few passes over the data.
+    # Sums of products, not np.dot: on a busy machine BLAS threads cost far more than these few passes.
     a, b = 0.0, float(np.log(t.mean() / (1 - t.mean())))
     current = loss(a, b)
     for _ in range(100):
