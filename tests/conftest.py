@@ -146,7 +146,6 @@ def add_skops_version(store: Store, folder: Path) -> str:
     import datetime as dt
     import hashlib
 
-    import numpy as np
     import skops.io as sio
     from lightgbm import LGBMClassifier
 

@@ -1,5 +1,6 @@
 """Training, backtest, registry and bulk scoring, through the real CLI and a real DuckDB file."""
 import csv
+import hashlib
 import json
 
 import numpy as np
@@ -219,7 +220,7 @@ def test_a_model_file_this_version_cannot_read_is_a_clear_error(trained, tmp_pat
         model_file.write_text(json.dumps(saved | change))
         with Store(db) as s:  # recorded as it is now, so the hash check passes and the content is judged
             s.cursor().execute("UPDATE model_versions SET sha256 = ? WHERE version = 'v1'",
-                               [registry.hashlib.sha256(model_file.read_bytes()).hexdigest()])
+                               [hashlib.sha256(model_file.read_bytes()).hexdigest()])
             with pytest.raises(registry.ModelError, match=f"model v1: cannot load .*{message}"):
                 registry.load(s, model_file.parent, "v1")
     result = run_cli(tmp_path, "--db", str(db), "score")
