@@ -4,7 +4,7 @@ database holding the default 1.75M simulated payments with a model in use:
 1. single-transaction POST /api/v1/score at a fixed 200 requests a second (open loop);
 2. the same at concurrency 32 (closed loop);
 3. both again against bench/baseline_service.py (FastAPI + uvicorn, a DataFrame per request, the same
-   model's predict_proba, no history features, no database write).
+   model's LightGBM prediction, no history features, no database write).
 
 Targets on the 2-core reference machine: at 200 req/s p50 <= 3 ms and p99 <= 15 ms; at concurrency 32
 >= 500 req/s and at least the baseline's throughput.
@@ -129,9 +129,10 @@ def main() -> int:
         ours_port, base_port = free_port(), free_port()
         ours = subprocess.Popen([str(BIN / "fraud-app"), "--db", db, "serve", "--port", str(ours_port), "--no-show"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        model_file = next(Path(tmp).glob("models/*/v1.lgbm.json"))
         base = subprocess.Popen([str(BIN / "uvicorn"), "baseline_service:app", "--port", str(base_port),
                                  "--log-level", "warning"], cwd=HERE, stdout=subprocess.DEVNULL,
-                                env={**env, "FRAUD_APP_BASELINE_MODEL": str(next(Path(tmp).glob("models/*/v1.skops")))})
+                                env={**env, "FRAUD_APP_BASELINE_MODEL": str(model_file)})
         try:
             wait_up(ours_port, "/api/v1/health", ours)
             wait_up(base_port, "/docs", base)

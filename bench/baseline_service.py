@@ -1,21 +1,21 @@
 """The plain baseline for bench/api_load.py, built only for the benchmark: FastAPI on uvicorn, a pandas
-DataFrame per request and the same model's predict_proba. No history features, no database write.
+DataFrame per request and the same model's LightGBM prediction. No history features, no database write.
 
-    FRAUD_APP_BASELINE_MODEL=models/v1.skops uvicorn baseline_service:app --port 8000
+    FRAUD_APP_BASELINE_MODEL=models/<database id>/v1.lgbm.json uvicorn baseline_service:app --port 8000
 """
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
+import lightgbm
 import pandas as pd
-import skops.io as sio
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from fraud_app.registry import TRUSTED_TYPES
-
-state = sio.load(os.environ["FRAUD_APP_BASELINE_MODEL"], trusted=TRUSTED_TYPES)
-model, names = state["model"], state["features"]
+state = json.loads(Path(os.environ["FRAUD_APP_BASELINE_MODEL"]).read_text())
+model, names = lightgbm.Booster(model_str=state["model"]), state["features"]
 app = FastAPI()
 
 
@@ -35,4 +35,4 @@ def score(tx: Transaction) -> dict:
     row.update(amount=tx.amount, hour=float(ts.hour), weekend=float(ts.dayofweek >= 5), night=float(ts.hour < 6),
                is_online=float(tx.channel == "online"), is_atm=float(tx.channel == "atm"))
     frame = pd.DataFrame([row], columns=names)
-    return {"transaction_id": tx.transaction_id, "fraud_probability": float(model.predict_proba(frame.to_numpy())[0, 1])}
+    return {"transaction_id": tx.transaction_id, "fraud_probability": float(model.predict(frame.to_numpy())[0])}

@@ -257,9 +257,9 @@ class FraudApp:
         return scoring.explain(self.store, row, version, detector, self.settings.label_delay_days)
 
     def _explainer(self, version: str | None) -> tuple[str, Detector]:
-        # A model load costs ~0.2 s here (skops checks each type against every loaded module), more than the
-        # rest of an explanation. A saved file never changes (its hash is recorded) and reasons do not use the
-        # thresholds, so one load per file serves every later explanation.
+        # A model load hashes and parses the file: milliseconds, more for an older .skops file (skops checks each
+        # type against every loaded module). A saved file never changes (its hash is recorded) and reasons do not
+        # use the thresholds, so one load per file serves every later explanation.
         row = models.get_version(self.store, version) if version else models.active_version(self.store)
         if row is None:
             return registry.load(self.store, self.models_dir, version)  # raises, saying what is missing

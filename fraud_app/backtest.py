@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import features, registry
+from .curves import precision_recall_curve, roc_curve
 from .store import Store, backtests
 
 
@@ -35,8 +36,6 @@ def scores(store: Store, models_dir: Path, version: str, label_delay_days: int =
 
 def curves(frame: pd.DataFrame, points: int = 300) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(precision-recall, ROC) as small frames, thinned to about `points` rows for plotting."""
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
     y, p = frame["fraud"].to_numpy(bool), frame["p"].to_numpy()
     if len(np.unique(y)) < 2:
         return pd.DataFrame(columns=["recall", "precision"]), pd.DataFrame(columns=["fpr", "tpr"])

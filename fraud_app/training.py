@@ -19,7 +19,8 @@ import pandas as pd
 import pyarrow as pa
 
 from . import features, registry
-from .detector import Detector, fit_calibration, lightgbm_model, raw_score
+from .curves import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+from .detector import Detector, fit_calibration, fit_lightgbm, raw_score
 from .store import Store, backtests, queries
 
 log = logging.getLogger(__name__)
@@ -50,16 +51,12 @@ def card_precision_at_k(day: np.ndarray, card: np.ndarray, y: np.ndarray, p: np.
 
 
 def recall_at_fpr(y: np.ndarray, p: np.ndarray, fpr_limit: float = 0.01) -> float:
-    from sklearn.metrics import roc_curve
-
     fpr, tpr, _ = roc_curve(y, p)
     return float(tpr[fpr <= fpr_limit].max())
 
 
 def contract_metrics(y, p, day, card) -> dict[str, float | None]:
     """As docs/metrics.md defines them; None when the test data hold only one class."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
     y = np.asarray(y, dtype=np.int8)
     if len(np.unique(y)) < 2:
         return {"auc_roc": None, "average_precision": None, "card_precision_at_100": None,
@@ -133,8 +130,6 @@ def _days(ts: pa.Array) -> np.ndarray:
 def _thresholds(p: np.ndarray, y: np.ndarray, days: int, budget: int) -> dict[str, float]:
     """Review: the score at which the held-out days would have produced `budget` alerts a day.
     Decline: the lowest score above which held-out precision reaches DECLINE_PRECISION."""
-    from sklearn.metrics import precision_recall_curve
-
     ranked = np.sort(p)[::-1]
     review = float(ranked[min(budget * days, len(ranked)) - 1]) if len(ranked) else 0.5
     precision, _, cuts = precision_recall_curve(y, p)
@@ -180,40 +175,34 @@ def train(store: Store, *, models_dir, train_start: dt.date | None = None, train
     log.info("training %s..%s: fit %d rows, validate %d rows", w.train_start, w.train_end, fit_rows.sum(),
              val_rows.sum())
 
-    from sklearn.metrics import average_precision_score
-
     # Class imbalance: fit on every fraud and a seeded quarter of genuine payments. Faster, and no worse
     # on average precision; the probabilities are recalibrated on untouched held-out data below.
     sample = np.random.default_rng(seed).random(len(day)) < GENUINE_SHARE
     fit_rows &= y_fit | sample
-    import lightgbm
-
     results = {}
     for i, depth in enumerate((3, 4)):
         name = f"lightgbm_depth{depth}"
         step(0.25 + 0.25 * i, f"fitting candidate {name}")
-        model = lightgbm_model(seed, max_depth=depth)
-        model.fit(X[fit_rows], y_fit[fit_rows], eval_X=(X[val_rows],), eval_y=(y_train[val_rows],),
-                  eval_metric="average_precision", callbacks=[lightgbm.early_stopping(50, verbose=False)])
+        model = fit_lightgbm(X[fit_rows], y_fit[fit_rows], seed=seed, max_depth=depth,
+                             valid=(X[val_rows], y_train[val_rows]))
         raw = raw_score(model, X[val_rows])
         results[name] = (float(average_precision_score(y_train[val_rows], raw)), model, raw, depth)
-        log.info("candidate %s: validation AP %.4f after %d trees", name, results[name][0], model.best_iteration_)
+        log.info("candidate %s: validation AP %.4f after %d trees", name, results[name][0], model.best_iteration)
     # Within 0.5% of the best average precision, the model with the fewest leaves wins: it scores faster.
     top = max(r[0] for r in results.values())
     best = min((n for n in results if results[n][0] >= 0.995 * top),
-               key=lambda n: results[n][1].best_iteration_ * 2 ** results[n][3])
+               key=lambda n: results[n][1].best_iteration * 2 ** results[n][3])
     val_ap, model, val_raw, depth = results[best]
     calibration = fit_calibration(val_raw, y_train[val_rows])
 
     step(0.7, f"refitting {best} on the whole training window")
     # A little more data than the held-out fit saw: a few more trees, not proportionally more (speed).
-    trees = int(max((model.best_iteration_ or model.n_estimators) * 1.1, 20))
+    trees = int(max((model.best_iteration or model.current_iteration()) * 1.1, 20))
     params: dict = {"model": best, "max_depth": depth, "n_estimators": trees, "seed": seed,
                     "genuine_share": GENUINE_SHARE, "validation_days": val_days,
                     "validation_ap": {n: r[0] for n, r in results.items()}}
-    final = lightgbm_model(seed, max_depth=depth, n_estimators=trees)
     refit_rows = train_rows & (y_train | sample)
-    final.fit(X[refit_rows], y_train[refit_rows])
+    final = fit_lightgbm(X[refit_rows], y_train[refit_rows], seed=seed, max_depth=depth, rounds=trees)
     detector = Detector(final, list(features.FEATURE_NAMES), calibration)
     val_p = detector.predict_proba(X[val_rows])
     detector.thresholds = _thresholds(val_p, y_train[val_rows], val_days, alert_budget)

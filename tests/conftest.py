@@ -140,6 +140,39 @@ def copy_of(trained, tmp_path: Path) -> Path:
     return tmp_path / "e.duckdb"
 
 
+def add_skops_version(store: Store, folder: Path) -> str:
+    """A version saved as the app saved them before its .lgbm.json files: scikit-learn's LGBMClassifier in a
+    skops file, with its row. Fitted on the database's own first three weeks. Returns the version name."""
+    import datetime as dt
+    import hashlib
+
+    import skops.io as sio
+    from lightgbm import LGBMClassifier
+
+    from fraud_app import features
+    from fraud_app.store import models
+
+    first = store.cursor().execute("SELECT min(timestamp)::DATE FROM transactions").fetchone()[0]
+    table = features.batch_features(store, first, first + dt.timedelta(days=20))
+    y = table.column("is_fraud").fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+    model = LGBMClassifier(n_estimators=40, learning_rate=0.15, num_leaves=8, max_depth=3, min_child_samples=40,
+                           subsample=0.8, subsample_freq=1, colsample_bytree=0.7, reg_lambda=1.0, random_state=0,
+                           n_jobs=2, deterministic=True, force_row_wise=True, verbose=-1)
+    model.fit(features.feature_matrix(table), y)
+    version = models.next_version(store)
+    path = folder / f"{version}.skops"
+    folder.mkdir(parents=True, exist_ok=True)
+    sio.dump({"model": model, "features": list(features.FEATURE_NAMES), "calibration": [0.9, -0.2],
+              "thresholds": {"review": 0.3, "decline": 0.8}}, path)
+    models.add_version(store, {
+        "version": version, "created_at": dt.datetime(2024, 1, 1), "train_start": first,
+        "train_end": first + dt.timedelta(days=20), "params": {"model": "lightgbm_depth3"},
+        "features": list(features.FEATURE_NAMES), "metrics": {}, "thresholds": {"review": 0.3, "decline": 0.8},
+        "library_versions": {"scikit-learn": "1.5", "skops": "0.10"},
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "path": path.name}, "tester")
+    return version
+
+
 CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by `make test`; Playwright downloads nothing
 
 

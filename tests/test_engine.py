@@ -1,11 +1,12 @@
 """Training, backtest, registry and bulk scoring, through the real CLI and a real DuckDB file."""
 import csv
+import hashlib
 import json
 
 import numpy as np
 import pytest
 
-from conftest import copy_of, models_of, run_cli
+from conftest import add_skops_version, copy_of, models_of, one_line_error, run_cli
 from fraud_app import registry, training
 from fraud_app.features import FEATURE_NAMES
 from fraud_app.store import Store, models
@@ -74,7 +75,7 @@ def test_score_stores_every_transaction_with_reasons(trained, tmp_path):
 
 def test_tampered_model_file_is_refused(trained, tmp_path):
     db = copy_of(trained, tmp_path)
-    model_file = models_of(tmp_path, db) / "v1.skops"
+    model_file = models_of(tmp_path, db) / "v1.lgbm.json"
     data = bytearray(model_file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     model_file.write_bytes(bytes(data))
@@ -175,6 +176,77 @@ def test_two_databases_under_one_home_keep_their_own_model_files(trained, tmp_pa
 def test_a_model_saved_before_per_database_folders_still_loads(trained, tmp_path):
     db = copy_of(trained, tmp_path)
     folder = models_of(tmp_path, db)
-    (folder / "v1.skops").rename(tmp_path / "models" / "v1.skops")
+    (folder / "v1.lgbm.json").rename(tmp_path / "models" / "v1.lgbm.json")
     with Store(db) as s:
         assert registry.load(s, folder)[0] == "v1"
+
+
+def test_a_model_file_is_json_with_lightgbm_text_and_round_trips(trained, tmp_path):
+    db = copy_of(trained, tmp_path)
+    folder = models_of(tmp_path, db)
+    saved = json.loads((folder / "v1.lgbm.json").read_text())
+    assert saved["format"] == registry.FORMAT and saved["features"] == FEATURE_NAMES
+    assert saved["model"].startswith("tree\n") and len(saved["calibration"]) == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["v1.lgbm.json"]  # no temporary file left behind
+    with Store(db) as s:
+        row = models.get_version(s, "v1")
+        assert row["path"] == "v1.lgbm.json" and set(row["library_versions"]) == set(registry.LIBRARIES)
+        _, detector = registry.load(s, folder, "v1")
+    assert registry.dumps(detector) == (folder / "v1.lgbm.json").read_bytes()  # what it read is what was saved
+
+
+def test_a_tampered_model_file_is_refused_before_it_is_parsed(trained, tmp_path):
+    db = copy_of(trained, tmp_path)
+    model_file = models_of(tmp_path, db) / "v1.lgbm.json"
+    saved = json.loads(model_file.read_text())
+    with Store(db) as s:
+        # Not JSON at all: parsing it first would fail with a JSON error instead.
+        model_file.write_bytes(b"\x00{not json")
+        with pytest.raises(registry.ModelError, match="does not match its recorded sha256") as refused:
+            registry.load(s, model_file.parent, "v1")
+        assert "JSON" not in str(refused.value) and "Expecting" not in str(refused.value)
+        # Valid, loadable and plausible, but not what was recorded: a forged calibration.
+        model_file.write_text(json.dumps(saved | {"calibration": [1.0, 5.0]}))
+        with pytest.raises(registry.ModelError, match="v1: file .* does not match its recorded sha256"):
+            registry.load(s, model_file.parent, "v1")
+
+
+def test_a_model_file_this_version_cannot_read_is_a_clear_error(trained, tmp_path):
+    db = copy_of(trained, tmp_path)
+    model_file = models_of(tmp_path, db) / "v1.lgbm.json"
+    saved = json.loads(model_file.read_text())
+    for change, message in [({"format": 2}, "format 2 is not 1"), ({"model": "tree\nnonsense"}, "LightGBM"),
+                            ({"features": FEATURE_NAMES[:3]}, "takes 45 features, the file names 3")]:
+        model_file.write_text(json.dumps(saved | change))
+        with Store(db) as s:  # recorded as it is now, so the hash check passes and the content is judged
+            s.cursor().execute("UPDATE model_versions SET sha256 = ? WHERE version = 'v1'",
+                               [hashlib.sha256(model_file.read_bytes()).hexdigest()])
+            with pytest.raises(registry.ModelError, match=f"model v1: cannot load .*{message}"):
+                registry.load(s, model_file.parent, "v1")
+    result = run_cli(tmp_path, "--db", str(db), "score")
+    assert "cannot load" in one_line_error(result) and "takes 45 features" in result.stderr
+
+
+def test_an_old_skops_model_still_loads_and_scores(trained, tmp_path):
+    import lightgbm
+    import skops.io as sio
+
+    db = copy_of(trained, tmp_path)
+    folder = models_of(tmp_path, db)
+    with Store(db) as s:
+        version = add_skops_version(s, folder)
+        name, detector = registry.load(s, folder, version)
+        registry.promote(s, folder, version, "tester")
+    assert name == "v2" and isinstance(detector.model, lightgbm.Booster)
+    assert detector.calibration == (0.9, -0.2) and detector.thresholds == {"review": 0.3, "decline": 0.8}
+    classifier = sio.load(folder / "v2.skops", trusted=registry.TRUSTED_TYPES)["model"]
+    X = np.random.default_rng(0).normal(size=(200, len(FEATURE_NAMES)))
+    raw = classifier.predict(X, raw_score=True)
+    np.testing.assert_allclose(detector.predict_proba(X), 1 / (1 + np.exp(-(0.9 * raw - 0.2))), rtol=1e-12)
+    out = tmp_path / "old.csv"
+    result = run_cli(tmp_path, "--db", str(db), "score", "--start", "2018-05-20", "--end", "2018-05-21",
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) > 100 and {r["model_version"] for r in rows} == {"v2"}
+    assert all(r["reasons"].count(";") == 2 for r in rows)  # --out explains every row
