@@ -40,6 +40,10 @@ REFUSED = """<!doctype html><html><head><meta charset="utf-8"><title>fraud_app</
 browser with the right link.</p></body></html>"""
 
 
+# Straight to loopback: an HTTP proxy set for the internet (common in offices) would not reach our port.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def instance_path(settings: Settings) -> Path:
     """Where a running desktop app says how to reach it (its port and launch link); readable by its user only."""
     return settings.db_path.with_name(settings.db_path.name + ".desktop.json")
@@ -71,7 +75,7 @@ def running(settings: Settings) -> dict | None:
     """The desktop app serving this database, if one answers; None otherwise (a stale file is ignored)."""
     try:
         info = json.loads(instance_path(settings).read_text(encoding="utf-8"))
-        with urllib.request.urlopen(f"http://{ADDRESS}:{int(info['port'])}/desktop/ping", timeout=5) as reply:
+        with _DIRECT.open(f"http://{ADDRESS}:{int(info['port'])}/desktop/ping", timeout=5) as reply:
             answer = json.loads(reply.read())
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -129,15 +133,15 @@ class PingHandler(RequestHandler):
         self.finish({"instance": self.instance})
 
 
-def _open_app(settings: Settings) -> FraudApp | None:
-    """The application object, or None when another process holds the database and starts serving it."""
+def _open_app(settings: Settings) -> FraudApp | dict:
+    """The application object; or, when another launch holds the database and serves it, that one's info."""
     deadline = time.monotonic() + WAIT_FOR_OTHER
     while True:
         try:
             return FraudApp(settings)
         except StoreLockedError:
-            if running(settings) is not None:
-                return None  # (a race with that one stopping again is not worth a branch)
+            if (other := running(settings)) is not None:
+                return other
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
@@ -171,13 +175,20 @@ def main(settings: Settings, browser: bool = True) -> int:
     if (other := running(settings)) is not None:
         _show(other["url"], browser)
         return 0
-    port, secret, instance = free_port(), secrets.token_urlsafe(32), secrets.token_hex(8)
-    settings = dataclasses.replace(settings, address=ADDRESS, port=port, api_token=api_token(settings),
+    settings = dataclasses.replace(settings, address=ADDRESS, port=free_port(), api_token=api_token(settings),
                                    ui_password=None, ui_users=None)
     app = _open_app(settings)
-    if app is None:  # another launch got there first; running() found it
-        _show(running(settings)["url"], browser)
+    if isinstance(app, dict):  # another launch got there first
+        _show(app["url"], browser)
         return 0
+    try:
+        return _run(app, browser)
+    finally:
+        app.close()
+
+
+def _run(app: FraudApp, browser: bool) -> int:
+    secret, instance, settings = secrets.token_urlsafe(32), secrets.token_hex(8), app.settings
     setup = None
     if app.needs_setup:  # the page shows this job's progress until the app is ready
         setup = app.jobs.start("Setting up the demo", "fraud-app", lambda progress: app.start(
@@ -185,16 +196,15 @@ def main(settings: Settings, browser: bool = True) -> int:
     else:  # the page opens at once; REST scoring answers 503 for the seconds live scoring takes to load
         app.jobs.start("Starting live scoring", "fraud-app", lambda progress: app.start())
     server = _serve(app, secret, instance, setup)
-    url = f"http://{ADDRESS}:{port}/?token={secret}"
+    url = f"http://{ADDRESS}:{settings.port}/?token={secret}"
     path = instance_path(settings)
-    _write_private(path, json.dumps({"instance": instance, "port": port, "url": url, "pid": os.getpid()}))
+    _write_private(path, json.dumps({"instance": instance, "port": settings.port, "url": url, "pid": os.getpid()}))
     try:
         _show(url, browser)
         server.io_loop.start()  # until stopped
     finally:
         server.stop()
         path.unlink(missing_ok=True)
-        app.close()
     log.info("stopped")
     return 0
 

@@ -4,19 +4,25 @@ here, and from the frozen bundle in test_bundle.py."""
 from __future__ import annotations
 
 import csv
+import http.server
+import json
 import os
 import re
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+from conftest import free_port
+from fraud_app.config import Settings
+from fraud_app.desktop import instance_path, running
+
 
 LINK = re.compile(r"^http://127\.0\.0\.1:(\d+)/\?token=([\w-]+)$", re.M)
 DEMO = {"FRAUD_APP_DEMO_CUSTOMERS": "300", "FRAUD_APP_DEMO_TERMINALS": "600", "FRAUD_APP_DEMO_DAYS": "60"}
@@ -43,9 +49,11 @@ class Desktop:
         browser = tmp / "browser"
         browser.write_text(f"#!/bin/sh\necho \"$1\" >> '{self.opened}'\n")
         browser.chmod(browser.stat().st_mode | stat.S_IEXEC)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUD_APP_", "XDG_"))}
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("FRAUD_APP_", "XDG_")) and k.lower() != "no_proxy"}
+        # An office proxy for the internet must not stand between a second launch and the first one.
         self.env.update(HOME=str(tmp / "home"), BROWSER=str(browser), FRAUD_APP_ENV_FILE=str(tmp / "none.env"),
-                        **DEMO, **env)
+                        http_proxy="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", **DEMO, **env)
         self.launches = 0
 
     def launch(self) -> tuple[subprocess.Popen, str, Path]:
@@ -165,6 +173,42 @@ def run_scenario(desktop: Desktop, page) -> None:
     assert PAYMENT["transaction_id"] in rows or scored.json()["decision"] == "approve"
 
 
+def test_a_stale_instance_file_is_not_a_running_app(tmp_path):
+    settings = Settings(home=tmp_path)
+    path = instance_path(settings)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"instance": "abc", "port": free_port(), "url": "http://127.0.0.1:1/?token=x"}))
+    assert running(settings) is None  # nothing listens there: the file outlived a crash
+    path.write_text("{not json")
+    assert running(settings) is None
+
+
+class _Other(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (the standard library's name)
+        body = json.dumps({"instance": "another"}).encode()
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_server_that_is_not_this_instance_is_not_it(tmp_path):
+    settings = Settings(home=tmp_path)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Other) as other:
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        port = other.server_address[1]
+        instance_path(settings).parent.mkdir(parents=True)
+        instance_path(settings).write_text(json.dumps({"instance": "abc", "port": port, "url": "x"}))
+        assert running(settings) is None  # it answers, but as another instance
+        instance_path(settings).write_text(json.dumps({"instance": "another", "port": port, "url": "x"}))
+        assert running(settings)["url"] == "x"  # the check itself works against a live answer
+        other.shutdown()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
 def test_the_desktop_app_from_source(tmp_path, page):
     home = tmp_path / "app"
     desktop = Desktop([sys.executable, "-m", "fraud_app"], tmp_path, home / "data", FRAUD_APP_HOME=str(home))
