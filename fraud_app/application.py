@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import backtest, importer, registry, scoring, simulate, training
+from .access import Actor, Forbidden
 from .config import Settings
 from .detector import Detector
 from .importer import ImportReport
@@ -22,7 +23,7 @@ from .jobs import Jobs
 from .live import LiveScorer, NoModelError
 from .metrics import Metrics
 from .monitoring import DriftJobs
-from .store import ALERT_DECISIONS, Store, analytics, cases, insert_table, investigate, labels, models, queries, write_table_file
+from .store import ALERT_DECISIONS, Store, analytics, audit, cases, insert_table, investigate, labels, models, queries, write_table_file
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -69,6 +70,18 @@ class FraudApp:
         self.drift.close()
         self.store.close()
         log.info("closed %s", self.store.path)
+
+    def allow(self, actor: Actor | str | None, action: str) -> str | None:
+        """The actor's name, for the audit log, if they may do `action`. Otherwise the refusal is written to the
+        audit log and Forbidden raised. A plain name (the command line's user, or the app) may do everything."""
+        if not isinstance(actor, Actor):
+            return actor
+        if not actor.may(action):
+            refused = Forbidden(actor, action)
+            audit.record_refusal(self.store, actor.name, action, str(refused))
+            log.warning("refused: %s", refused)
+            raise refused
+        return actor.name
 
     @property
     def needs_setup(self) -> bool:
@@ -128,8 +141,9 @@ class FraudApp:
             raise NoModelError("live scoring is not running in this process")
         return self.live
 
-    def begin_scoring(self, records: list[dict]):
+    def begin_scoring(self, records: list[dict], actor: Actor | str | None = None):
         """Score validated records now and queue their write: await the job's writes, then finish_scoring."""
+        self.allow(actor, "score")
         return self._scorer().begin(records)
 
     def finish_scoring(self, job) -> list[dict]:
@@ -138,30 +152,33 @@ class FraudApp:
         self.metrics.flagged_total.inc(sum(r["decision"] in ALERT_DECISIONS for r in results))
         return results
 
-    def score(self, records: list[dict]) -> list[dict]:
+    def score(self, records: list[dict], actor: Actor | str | None = None) -> list[dict]:
         """begin_scoring and finish_scoring, blocking until the write is durable."""
-        job = self.begin_scoring(records)
+        job = self.begin_scoring(records, actor)
         job.wait()
         return self.finish_scoring(job)
 
-    def label(self, transaction_id: str, is_fraud: bool, source: str, actor: str | None) -> bool:
+    def label(self, transaction_id: str, is_fraud: bool, source: str, actor: Actor | str | None) -> bool:
         """Record a label (with its audit entry); False if the transaction is unknown."""
+        actor = self.allow(actor, "label")
         if self.live is not None:  # a fraud label becomes live history at once
             return self.live.add_label(transaction_id, is_fraud, source, actor)
         return labels.record_label(self.store, transaction_id, is_fraud, source, actor, _now()) is not None
 
     # -- bulk work -------------------------------------------------------------------------------------------
     def score_stored(self, start: dt.date | None = None, end: dt.date | None = None, out: Path | None = None,
-                     actor: str | None = None, progress: Progress | None = None) -> dict:
+                     actor: Actor | str | None = None, progress: Progress | None = None) -> dict:
         """Score stored transactions in [start, end] with the model in use; with `out`, write CSV instead."""
+        actor = self.allow(actor, "download" if out else "train")  # scoring into the database rewrites decisions
         return scoring.score_stored(self.store, models_dir=self.models_dir, start=start, end=end, out=out,
                                     label_delay_days=self.settings.label_delay_days, actor=actor, progress=progress)
 
     def import_file(self, path: Path, mapping: Mapping[str, str] | None = None, *, skip_invalid: bool = False,
-                    rejects_path: Path | None = None, score: bool = True, actor: str | None = None,
+                    rejects_path: Path | None = None, score: bool = True, actor: Actor | str | None = None,
                     progress: Progress | None = None) -> ImportReport:
         """Import a file (all or nothing unless skip_invalid), make its rows history for live scoring, and
         with `score`, score them with the model in use, if any. The report says what was refused and where."""
+        actor = self.allow(actor, "import")
         step = progress or _quiet
         report = importer.import_file(self.store, path, mapping, currency=self.settings.currency,
                                       skip_invalid=skip_invalid, rejects_path=rejects_path, actor=actor,
@@ -179,9 +196,12 @@ class FraudApp:
         return report
 
     def train(self, *, train_start: dt.date | None = None, train_end: dt.date | None = None, delay_days: int = 7,
-              test_days: int = 7, seed: int = 0, promote: bool = False, actor: str | None = None,
+              test_days: int = 7, seed: int = 0, promote: bool = False, actor: Actor | str | None = None,
               progress: Progress | None = None) -> dict:
         """Train and backtest a new version. It is put in use if asked, or if no version is in use yet."""
+        if promote:
+            self.allow(actor, "promote")
+        actor = self.allow(actor, "train")
         s = self.settings
         result = training.train(self.store, models_dir=self.models_dir, train_start=train_start,
                                 train_end=train_end, delay_days=delay_days, test_days=test_days,
@@ -197,21 +217,24 @@ class FraudApp:
         if self.live is not None:
             self.live.reload_model()
 
-    def promote(self, version: str, actor: str | None) -> str | None:
+    def promote(self, version: str, actor: Actor | str | None) -> str | None:
         """Put a version in use, live scoring included. Returns the version it replaced."""
+        actor = self.allow(actor, "promote")
         old = registry.promote(self.store, self.models_dir, version, actor)
         self._model_changed()
         return old
 
-    def rollback(self, actor: str | None) -> str:
+    def rollback(self, actor: Actor | str | None) -> str:
         """Back to the version used before, live scoring included. Returns the version now in use."""
+        actor = self.allow(actor, "rollback")
         version = registry.rollback(self.store, self.models_dir, actor)
         self._model_changed()
         return version
 
-    def set_thresholds(self, version: str, review: float, decline: float, actor: str | None) -> int:
+    def set_thresholds(self, version: str, review: float, decline: float, actor: Actor | str | None) -> int:
         """New thresholds for a version: its stored decisions follow, and live scoring if it is in use.
         Returns how many stored decisions changed."""
+        actor = self.allow(actor, "thresholds")
         changed = registry.set_thresholds(self.store, version, review, decline, actor)
         self._model_changed()
         return changed
@@ -221,8 +244,9 @@ class FraudApp:
         return backtest.scores(self.store, self.models_dir, version, self.settings.label_delay_days)
 
     # -- cases -----------------------------------------------------------------------------------------------
-    def decide_cases(self, transaction_ids: list[str], status: str, analyst: str, note: str | None) -> int:
+    def decide_cases(self, transaction_ids: list[str], status: str, analyst: Actor | str, note: str | None) -> int:
         """A review decision; a confirmed fraud becomes known history for live scoring at once."""
+        analyst = self.allow(analyst, "decide")
         now = _now()
         n = cases.decide(self.store, transaction_ids, status, analyst, note, now=now)
         if self.live is not None and cases.DECISIONS[status]:
