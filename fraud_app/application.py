@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import backtest, importer, registry, scoring, simulate, training
+from . import backtest, importer, registry, scoring, simulate, training, users
 from .access import Actor, Forbidden
 from .config import Settings
 from .detector import Detector
@@ -82,6 +82,19 @@ class FraudApp:
             log.warning("refused: %s", refused)
             raise refused
         return actor.name
+
+    def role_of(self, name: str) -> str:
+        """A signed-in user's role: from the users file; with one shared UI password, everyone is a lead. A name
+        the file no longer has is a viewer."""
+        s = self.settings
+        if s.ui_users:
+            try:
+                user = users.load(s.ui_users).get(name)
+            except users.UsersFileError as exc:
+                log.error("cannot read the users file: %s", exc)
+                user = None
+            return user.role if user else "viewer"
+        return "lead" if s.ui_password else "viewer"
 
     @property
     def needs_setup(self) -> bool:

@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("desktop", help="the app for one analyst: serve on this computer and open the browser")
     p.add_argument("--no-browser", action="store_true", help="only print the link to open")
 
+    p = sub.add_parser("user", help="add a user who signs in to the UI, or change their password and role")
+    users = p.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    p = users.add_parser("add", help="add NAME with a ROLE (viewer, analyst or lead); asks for the password")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=["viewer", "analyst", "lead"])
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--file", type=Path, help="the users file (default: $FRAUD_APP_UI_USERS, else users.json "
+                                             "in the app's home)")
+
     p = sub.add_parser("generate", help="simulated card transactions with fraud labels")
     p.add_argument("--customers", type=_positive, default=5000)
     p.add_argument("--terminals", type=_positive, default=10000)
@@ -240,6 +249,13 @@ def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
 
 def cmd_serve(args, settings: Settings) -> int:
     _check_bind(settings.address, settings, args.allow_insecure)
+    if settings.ui_users:
+        from .users import UsersFileError, load
+
+        try:
+            load(settings.ui_users)  # no one could sign in with a missing or broken file: say so before starting
+        except UsersFileError as exc:
+            raise UsageError(f"FRAUD_APP_UI_USERS: {exc}") from None
     app = _open_app(settings)
     with console_progress("first start: demo data") as progress:
         app.ensure_demo_data(progress)
@@ -252,13 +268,33 @@ def cmd_serve(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_user(args, settings: Settings) -> int:
+    from .users import UsersFileError, add
+
+    path = args.file or settings.ui_users or settings.home / "users.json"
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise UsageError("the two passwords differ")
+    try:
+        new = add(path, args.name, password, args.role)
+    except UsersFileError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{'added' if new else 'updated'} {args.name} ({args.role}) in {path}")
+    if Path(path) != settings.ui_users:
+        print(f"the UI uses it once FRAUD_APP_UI_USERS={path} is set", file=sys.stderr)
+    return 0
+
+
 def cmd_desktop(args, settings: Settings) -> int:
     from .desktop import main as desktop
 
     return desktop(settings, browser=not args.no_browser)
 
 
-COMMANDS = {"desktop": cmd_desktop, "generate": cmd_generate, "import": cmd_import, "train": cmd_train, "score": cmd_score,
+COMMANDS = {"user": cmd_user, "desktop": cmd_desktop, "generate": cmd_generate, "import": cmd_import, "train": cmd_train, "score": cmd_score,
             "export": cmd_export, "serve": cmd_serve}
 
 

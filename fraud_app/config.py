@@ -42,7 +42,7 @@ class Settings:
     log_level: str = "INFO"
     api_token: str | None = None
     ui_password: str | None = None  # one shared password for the UI (Panel's basic auth)
-    ui_users: Path | None = None    # or a JSON file of {"user": "password"}, so decisions carry real names
+    ui_users: Path | None = None    # or a users file with password hashes and roles (fraud_app/users.py)
     cookie_secret: str | None = None  # signs login cookies; unset: a new one each start (logins end on restart)
     address: str = "127.0.0.1"
     port: int = 5006
@@ -134,8 +134,9 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"{name}: {getattr(s, name)} must be a number of seconds above 0")
     if s.ui_password and s.ui_users:
         raise ConfigError("ui_password and ui_users: set one or the other, not both")
-    if s.ui_users and not Path(s.ui_users).is_file():
-        raise ConfigError(f"ui_users: {s.ui_users} is not a file (expected JSON: {{\"user\": \"password\"}})")
+    if s.ui_users and Path(s.ui_users).exists() and not Path(s.ui_users).is_file():
+        # (a file not made yet is fine here: `fraud-app user add` makes it, and `serve` refuses to start without it)
+        raise ConfigError(f"ui_users: {s.ui_users} is not a file (a JSON file that `fraud-app user add` writes)")
     if s.review_cost < 0:
         raise ConfigError(f"review_cost: {s.review_cost} must not be negative")
     for name in ("demo_customers", "demo_terminals", "demo_days", "alert_budget"):

@@ -61,8 +61,8 @@ def test_the_layers_point_one_way():
     graph = _graph()
     below_app = [m for m in graph if m.startswith("fraud_app.store") or m in {f"fraud_app.{n}" for n in (
         "config", "simulate", "importer", "features", "detector", "training", "registry", "scoring", "live",
-        "jobs", "metrics", "monitoring", "backtest")}]
-    faces = ("fraud_app.api", "fraud_app.ui", "fraud_app.cli", "fraud_app.application")
+        "jobs", "metrics", "monitoring", "backtest", "access", "users", "curves")}]
+    faces = ("fraud_app.api", "fraud_app.ui", "fraud_app.cli", "fraud_app.desktop", "fraud_app.application")
     for module in below_app:
         assert not {m for m in graph[module] if m.startswith(faces)}, f"{module} reaches up to {graph[module]}"
     for module in graph:  # ui.app serves both faces on one server; the views know nothing of REST

@@ -2,8 +2,6 @@
 throttled per client address (guard.Throttle)."""
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from pathlib import Path
 
@@ -11,13 +9,13 @@ from panel.auth import BasicAuthProvider, BasicLoginHandler
 from tornado.escape import url_escape
 
 from fraud_app.guard import Throttle, retry_after
+from fraud_app.users import UsersFileError, check_password, hash_password, load
 
 log = logging.getLogger(__name__)
+DECOY = hash_password("a password no one has")  # checked for names not in the file
 MAX_FAILURES = 5  # failed sign-ins from one address within the window before it must wait
 
 
-def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 class ThrottledLoginHandler(BasicLoginHandler):
@@ -37,16 +35,15 @@ class ThrottledLoginHandler(BasicLoginHandler):
 
     def _validate(self, username: str, password: str) -> bool:
         if self.users_file is not None:
-            try:  # read at each sign-in, as Panel does, so edits to the file apply without a restart
-                users = json.loads(Path(self.users_file).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                log.error("cannot read the UI users file %s: %s", self.users_file, exc)
-                users = {}
-            expected = users.get(username) if isinstance(users, dict) else None
-            # Compared even for an unknown name, so the time taken does not tell names apart.
-            ok = _same(password, str(expected or "")) and expected is not None
+            try:  # read at each sign-in, so edits to the file apply without a restart
+                user = load(self.users_file).get(username)
+            except UsersFileError as exc:
+                log.error("cannot use the UI users file: %s", exc)
+                user = None
+            # An unknown name is checked against a hash too, so the time taken does not tell names apart.
+            ok = check_password(password, user.password if user else DECOY) and user is not None
         else:
-            ok = self.password is not None and _same(password, self.password)
+            ok = self.password is not None and check_password(password, self.password)
         if not ok:
             self.throttle.fail(self.request.remote_ip or "?")
         return ok

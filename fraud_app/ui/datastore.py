@@ -6,9 +6,12 @@ asks it for aggregates or pages, computed in SQL by `store`.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 
+import panel as pn
 import param
 
+from ..access import Actor
 from ..application import FraudApp
 from ..config import Settings
 from ..store import Store, analytics, queries
@@ -35,6 +38,21 @@ class DataStore(param.Parameterized):
     @property
     def settings(self) -> Settings:
         return self.app.settings
+
+    @property
+    def actor(self) -> Actor | str:
+        """Who acts in this session: the signed-in user with their role. Without sign-in (one analyst at their
+        own computer, or the desktop app), the computer's user, who may do everything."""
+        if pn.state.user:
+            return Actor(pn.state.user, self.app.role_of(pn.state.user))
+        try:
+            return getpass.getuser()
+        except Exception:  # no login name in some containers
+            return "unknown"
+
+    def may(self, action: str) -> bool:
+        actor = self.actor
+        return not isinstance(actor, Actor) or actor.may(action)
 
     def investigate(self, transaction_id: str) -> None:
         """Open the Investigate view on this transaction (the app follows `focus`)."""

@@ -7,13 +7,13 @@ import pandas as pd
 import panel as pn
 import param
 
+from ..access import Forbidden, name_of
 from .. import backtest, registry
 from ..store import analytics
 from .downloads import csv_download
 from ..jobs import BusyError
 from .jobs import JobStatus
 from .retrain import TrainingPanel
-from .review import analyst
 from .safe import plain
 from .thresholds import ThresholdPanel
 from .view import View
@@ -138,8 +138,8 @@ class ModelView(View):
     def _promote(self) -> None:
         ds, version = self.data_store, self.version
         try:
-            old = ds.app.promote(version, analyst())
-        except registry.ModelError as exc:
+            old = ds.app.promote(version, ds.actor)
+        except (registry.ModelError, Forbidden) as exc:
             self.message = f"Cannot promote: {exc}"
             return
         self.message = f"{version} is in use (was {old or 'none'}); live scoring switched."
@@ -149,8 +149,8 @@ class ModelView(View):
     def _rollback(self) -> None:
         ds = self.data_store
         try:
-            version = ds.app.rollback(analyst())
-        except registry.ModelError as exc:
+            version = ds.app.rollback(ds.actor)
+        except (registry.ModelError, Forbidden) as exc:
             self.message = f"Cannot roll back: {exc}"
             return
         self.message = f"Rolled back: {version} is in use again; live scoring switched."
@@ -162,9 +162,9 @@ class ModelView(View):
         ds = self.data_store
         if analytics.has_scores(ds.store, version):
             return
-        who = analyst()
+        who = ds.actor
         try:
-            ds.app.jobs.start(f"Scoring stored transactions with {version}", who,
+            ds.app.jobs.start(f"Scoring stored transactions with {version}", name_of(who),
                               lambda progress: ds.app.score_stored(actor=who, progress=progress))
         except BusyError as exc:
             self.message += f" Scoring waits: {exc}."

@@ -5,11 +5,11 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from ..access import Forbidden, name_of
 from .. import training
 from .datastore import DataStore
 from ..jobs import BusyError
 from .jobs import JobStatus
-from .review import analyst
 from .safe import plain
 
 
@@ -34,9 +34,10 @@ class TrainingPanel(Viewer):
         self.status.param.watch(lambda *_: setattr(self._button, "disabled", self.status.busy), "message")
 
     def _train(self, *_) -> None:
-        app, store, who = self.data_store.app, self.data_store.store, analyst()
+        app, store, who = self.data_store.app, self.data_store.store, self.data_store.actor
         start_day, end_day = self.window or (None, None)
         try:
+            app.allow(who, "train")  # refused now, in words, rather than as a failed job
             w = training.plan(store, start_day, end_day, self.delay_days, self.test_days)
             last = self.data_store.bounds[1]
             if w.test_end > last:
@@ -47,8 +48,8 @@ class TrainingPanel(Viewer):
                 return app.train(train_start=w.train_start, train_end=w.train_end, delay_days=self.delay_days,
                                  test_days=self.test_days, actor=who, progress=progress)
 
-            app.jobs.start(f"Training on {w.train_start} to {w.train_end}", who, work)
-        except (training.TrainingError, BusyError) as exc:
+            app.jobs.start(f"Training on {w.train_start} to {w.train_end}", name_of(who), work)
+        except (training.TrainingError, BusyError, Forbidden) as exc:
             self.error = f"Cannot train: {exc}"
             return
         self.error = ""

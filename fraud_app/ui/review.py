@@ -2,13 +2,13 @@
 its label and an audit entry."""
 from __future__ import annotations
 
-import getpass
 import json
 
 import pandas as pd
 import panel as pn
 import param
 
+from ..access import Forbidden
 from ..features import reason_text
 from ..scoring import reason_line
 from ..store import cases
@@ -22,16 +22,6 @@ COLUMNS = ["transaction_id", "timestamp", "amount", "score", "decision", "top re
 FILTERS = ["dates", "status", "sort", "min_score", "min_amount", "channel", "customer_id", "terminal_id"]
 ACTIONS = {"Confirm fraud": ("confirmed_fraud", "danger"), "Mark legitimate": ("legitimate", "success"),
            "Escalate": ("escalated", "warning")}
-
-
-def analyst() -> str:
-    """Who decides: the signed-in user when the server has auth, else the person at this desktop."""
-    if pn.state.user:
-        return pn.state.user
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"
 
 
 def _top_reason(raw: str | None) -> str:
@@ -109,7 +99,11 @@ class ReviewView(View):
             self.message = "Select one or more alerts first."
             return
         ids = self._table.value.iloc[rows]["transaction_id"].tolist()
-        n = self.data_store.app.decide_cases(ids, status, analyst(), self._note.value or None)
+        try:
+            n = self.data_store.app.decide_cases(ids, status, self.data_store.actor, self._note.value or None)
+        except Forbidden as exc:
+            self.message = f"Not decided: {exc}."
+            return
         self._note.value = ""
         self.message = f"{n} alert{'s' if n > 1 else ''} marked {status.replace('_', ' ')}."
         self.data_store.refresh()

@@ -8,10 +8,10 @@ import pandas as pd
 import panel as pn
 import param
 
+from ..access import Forbidden, name_of
 from .downloads import csv_download
 from ..jobs import BusyError
 from .jobs import JobStatus
-from .review import analyst
 from .safe import plain
 from .upload import Upload, size_text
 from .view import View
@@ -42,7 +42,12 @@ class SummaryView(View):
         name = Path(name).name
         if name in ("", ".", ".."):
             name = "upload.csv"
-        app, who = self.data_store.app, analyst()
+        app, who = self.data_store.app, self.data_store.actor
+        try:
+            app.allow(who, "import")  # refused now, in words, rather than as a failed job
+        except Forbidden as exc:
+            self.error = f"Cannot import: {exc}"
+            return
 
         def work(progress):
             # The file exists only while the job runs: a refused start, a failure or a success leaves nothing.
@@ -56,7 +61,7 @@ class SummaryView(View):
             return report
 
         try:
-            app.jobs.start(f"Importing {name}", who, work)
+            app.jobs.start(f"Importing {name}", name_of(who), work)
         except BusyError as exc:  # the file stays chosen: Import again once the job is done
             self.error = f"Cannot import now: {exc}"
             return

@@ -10,9 +10,9 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from ..access import Forbidden
 from .. import backtest, registry
 from .datastore import DataStore
-from .review import analyst
 from .safe import plain
 
 CARD = dict(font_size="20pt", title_size="10pt")
@@ -84,7 +84,11 @@ class ThresholdPanel(Viewer):
         row = registry.models.get_version(self.data_store.store, self.version)
         review = float(o.threshold)
         decline = max(float((row["thresholds"] or {}).get("decline", 1.0)), review)
-        changed = self.data_store.app.set_thresholds(self.version, review, decline, analyst())
+        try:
+            changed = self.data_store.app.set_thresholds(self.version, review, decline, self.data_store.actor)
+        except Forbidden as exc:
+            self.message = f"Not saved: {exc}."
+            return
         self.message = (f"Saved: {self.version} now sends scores ≥ {review:.4f} to review "
                         f"({changed:,} stored decisions changed).")
         self.data_store.refresh()
