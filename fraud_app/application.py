@@ -83,10 +83,17 @@ class FraudApp:
             raise refused
         return actor.name
 
-    def role_of(self, name: str) -> str:
-        """A signed-in user's role: from the users file; with one shared UI password, everyone is a lead. A name
-        the file no longer has is a viewer."""
+    def opened(self, actor: Actor | str) -> None:
+        """A UI session began: a signed-in user is written to the audit log with their role."""
+        if isinstance(actor, Actor) and actor.role:
+            audit.record_session(self.store, actor.name, actor.role)
+
+    def role_of(self, name: str, claims: Mapping | None = None) -> str:
+        """A signed-in user's role: from the users file, or with single sign-on from the provider's claims; with
+        one shared UI password, everyone is a lead. A name the file no longer has, or no role claimed: viewer."""
         s = self.settings
+        if s.oidc_issuer:
+            return users.claimed_role((claims or {}).get(s.oidc_role_claim), s.oidc_role_prefix)
         if s.ui_users:
             try:
                 user = users.load(s.ui_users).get(name)

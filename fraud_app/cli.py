@@ -240,8 +240,8 @@ def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
         loopback = False
     missing = [what for what, ok in ((f"FRAUD_APP_API_TOKEN of at least {MIN_TOKEN_LENGTH} characters for the "
                                       "REST API", len(settings.api_token or "") >= MIN_TOKEN_LENGTH),
-                                     ("FRAUD_APP_UI_PASSWORD or FRAUD_APP_UI_USERS for the UI",
-                                      settings.ui_password or settings.ui_users)) if not ok]
+                                     ("FRAUD_APP_UI_PASSWORD, FRAUD_APP_UI_USERS or FRAUD_APP_OIDC_ISSUER for the UI",
+                                      settings.ui_password or settings.ui_users or settings.oidc_issuer)) if not ok]
     if not loopback and missing and not allow_insecure:
         raise UsageError(f"refusing to serve on {address} without authentication: set {' and '.join(missing)}, "
                          "or pass --allow-insecure if this network is trusted")

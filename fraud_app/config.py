@@ -43,6 +43,13 @@ class Settings:
     api_token: str | None = None
     ui_password: str | None = None  # one shared password for the UI (Panel's basic auth)
     ui_users: Path | None = None    # or a users file with password hashes and roles (fraud_app/users.py)
+    oidc_issuer: str | None = None  # single sign-on: an OpenID Connect provider's issuer URL (instead of passwords)
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_uri: str | None = None  # unset: http://ADDRESS:PORT/login; behind a proxy, the public URL of /login
+    oidc_user_claim: str = "email"  # the claim that names the user in the app and its audit log
+    oidc_role_claim: str = "groups"  # the claim holding the role: viewer, analyst or lead (or a list with one)
+    oidc_role_prefix: str = ""  # with groups like fraud-lead: the prefix to strip, here "fraud-"
     cookie_secret: str | None = None  # signs login cookies; unset: a new one each start (logins end on restart)
     address: str = "127.0.0.1"
     port: int = 5006
@@ -132,8 +139,10 @@ def _check(s: Settings) -> None:
     for name in ("idle_timeout", "body_timeout", "auth_window"):
         if not 0 < getattr(s, name) < float("inf"):
             raise ConfigError(f"{name}: {getattr(s, name)} must be a number of seconds above 0")
-    if s.ui_password and s.ui_users:
-        raise ConfigError("ui_password and ui_users: set one or the other, not both")
+    if sum(map(bool, (s.ui_password, s.ui_users, s.oidc_issuer))) > 1:
+        raise ConfigError("ui_password, ui_users and oidc_issuer: set one of them, not more")
+    if s.oidc_issuer and not (s.oidc_client_id and s.oidc_client_secret):
+        raise ConfigError("oidc_issuer: set oidc_client_id and oidc_client_secret too (from the provider)")
     if s.ui_users and Path(s.ui_users).exists() and not Path(s.ui_users).is_file():
         # (a file not made yet is fine here: `fraud-app user add` makes it, and `serve` refuses to start without it)
         raise ConfigError(f"ui_users: {s.ui_users} is not a file (a JSON file that `fraud-app user add` writes)")

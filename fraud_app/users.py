@@ -36,6 +36,14 @@ class User:
     password: str  # a hash, or for a file of the older form the password itself
 
 
+def claimed_role(claim, prefix: str = "") -> str:
+    """The highest role a single sign-on claim names: a string or a list of them, each a role's name after
+    `prefix` (groups like fraud-analyst with prefix fraud-). Viewer when it names none."""
+    values = claim if isinstance(claim, list) else [claim]
+    named = {v[len(prefix):] for v in values if isinstance(v, str) and v.startswith(prefix)}
+    return max((r for r in ROLES if r in named), key=ROLES.index, default="viewer")
+
+
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=N, r=R, p=P)

@@ -126,3 +126,23 @@ def subprocess_user_add(tmp_path, users, name, role, stdin):
     return subprocess.run([str(BIN / "fraud-app"), "user", "add", name, "--role", role, "--password-stdin",
                            "--file", str(users)], input=stdin, capture_output=True, text=True, timeout=120,
                           env=cli_env(tmp_path), cwd=tmp_path)
+
+
+def test_the_claimed_role_is_the_highest_named():
+    from fraud_app.users import claimed_role
+
+    assert claimed_role(["staff", "fraud-analyst", "fraud-lead"], "fraud-") == "lead"
+    assert claimed_role("analyst") == "analyst"
+    assert claimed_role(["staff", "lead"], "fraud-") == "viewer"  # without the prefix it names nothing
+    assert claimed_role(None) == "viewer" and claimed_role([1, {"x": 2}]) == "viewer"
+
+
+def test_single_sign_on_needs_its_client_and_excludes_passwords(tmp_path):
+    from fraud_app.config import ConfigError, load_settings
+
+    env = {"FRAUD_APP_HOME": str(tmp_path), "FRAUD_APP_OIDC_ISSUER": "https://id.example.org"}
+    with pytest.raises(ConfigError, match="oidc_client_id and oidc_client_secret"):
+        load_settings(environ=env)
+    with pytest.raises(ConfigError, match="set one of them"):
+        load_settings(environ={**env, "FRAUD_APP_UI_PASSWORD": "x", "FRAUD_APP_OIDC_CLIENT_ID": "a",
+                               "FRAUD_APP_OIDC_CLIENT_SECRET": "b"})

@@ -110,8 +110,13 @@ def serve(app: FraudApp, show: bool = True) -> None:
 
 
 def _auth(settings: Settings) -> dict:
-    """Panel's basic auth, throttled (ui/auth.py), when a UI password or users file is set. The REST routes
-    keep their bearer token."""
+    """Single sign-on through Panel's generic OAuth provider when an OpenID Connect issuer is set; else Panel's
+    basic auth, throttled (ui/auth.py), when a UI password or users file is set. The REST routes keep their
+    bearer token."""
+    if settings.oidc_issuer:
+        from fraud_app.ui.auth import oidc_options
+
+        return oidc_options(settings)
     if not (settings.ui_password or settings.ui_users):
         return {}
     from fraud_app.config import ConfigError

@@ -2,7 +2,10 @@
 throttled per client address (guard.Throttle)."""
 from __future__ import annotations
 
+import json
 import logging
+import secrets
+import urllib.request
 from pathlib import Path
 
 from panel.auth import BasicAuthProvider, BasicLoginHandler
@@ -47,6 +50,28 @@ class ThrottledLoginHandler(BasicLoginHandler):
         if not ok:
             self.throttle.fail(self.request.remote_ip or "?")
         return ok
+
+
+def oidc_options(settings) -> dict:
+    """pn.serve's options for single sign-on with an OpenID Connect provider, its endpoints read from the
+    issuer's discovery document."""
+    from fraud_app.config import ConfigError
+
+    url = settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            found = json.loads(reply.read())
+        endpoints = {key: found[name] for key, name in (("AUTHORIZE_URL", "authorization_endpoint"),
+                                                         ("TOKEN_URL", "token_endpoint"),
+                                                         ("USER_URL", "userinfo_endpoint"))}
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"oidc_issuer: cannot read {url}: {exc}") from None
+    return {"oauth_provider": "generic", "oauth_key": settings.oidc_client_id,
+            "oauth_secret": settings.oidc_client_secret,
+            "oauth_redirect_uri": settings.oidc_redirect_uri or f"http://{settings.address}:{settings.port}/login",
+            "oauth_extra_params": {**endpoints, "USER_KEY": settings.oidc_user_claim,
+                                   "scope": ["openid", "email", "profile"]},
+            "cookie_secret": settings.cookie_secret or secrets.token_urlsafe(32)}
 
 
 class ThrottledAuthProvider(BasicAuthProvider):

@@ -27,6 +27,7 @@ class DataStore(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         self.model_version = analytics.scored_version(self.store)
+        self.app.opened(self.actor)
         first, last = queries.usual_span(self.store)  # where the data is: a stray far-off payment moves nothing
         if last is not None:  # the last 30 days of data, a month an analyst can take in
             self.period = (max(first, last - dt.timedelta(days=29)), last)
@@ -44,7 +45,7 @@ class DataStore(param.Parameterized):
         """Who acts in this session: the signed-in user with their role. Without sign-in (one analyst at their
         own computer, or the desktop app), the computer's user, who may do everything."""
         if pn.state.user:
-            return Actor(pn.state.user, self.app.role_of(pn.state.user))
+            return Actor(pn.state.user, self.app.role_of(pn.state.user, pn.state.user_info))
         try:
             return getpass.getuser()
         except Exception:  # no login name in some containers
