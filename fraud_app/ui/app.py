@@ -9,6 +9,7 @@ from typing import Callable
 import panel as pn
 from panel.theme.fast import Fast
 
+from fraud_app.access import Actor
 from fraud_app.application import FraudApp, served_app
 from fraud_app.config import Settings
 from fraud_app.guard import server_limits
@@ -67,7 +68,8 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
     return pn.template.FastListTemplate(
         title=TITLE,
         sidebar=[nav, pn.layout.Divider(), refresh,
-                 pn.pane.Markdown(f"<small>Database<br><code>{plain(app.store.path)}</code></small>"), *_signed_in(),
+                 pn.pane.Markdown(f"<small>Database<br><code>{plain(app.store.path)}</code></small>"),
+                 *_signed_in(data),
                  *_quit(quit)],
         main=[page],
         accent="#1f5fa8",
@@ -76,10 +78,11 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
     )
 
 
-def _signed_in() -> list:
-    if not pn.state.user:
+def _signed_in(data: DataStore) -> list:
+    actor = data.actor
+    if not isinstance(actor, Actor):
         return []
-    return [pn.pane.HTML(f"<small>Signed in as <b>{plain(pn.state.user)}</b> · "
+    return [pn.pane.HTML(f"<small>Signed in as <b>{plain(actor.name)}</b> ({plain(actor.role)}) · "
                          "<a href='./logout'>sign out</a></small>")]
 
 
