@@ -104,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, help="first day (default: the first stored)")
     p.add_argument("--end", type=_date, help="last day, inclusive (default: the last stored)")
     p.add_argument("--out", type=Path, metavar="FILE.csv", required=True)
+
+    p = sub.add_parser("token", help="named REST API tokens with scopes: create, list, revoke")
+    tokens = p.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    t = tokens.add_parser("create", help="make a token; prints its secret, once, on stdout")
+    t.add_argument("name", help="1 to 64 letters, digits, '.', '_' or '-'")
+    # Checked by the app, not by argparse: an unknown scope is bad input (exit 1), as a bad name is.
+    t.add_argument("--scope", action="append", required=True, metavar="SCOPE",
+                   help="score, label or admin; repeat for more than one")
+    tokens.add_parser("list", help="every token (never its secret): name, scopes, created, revoked")
+    t = tokens.add_parser("revoke", help="refuse a token from now on")
+    t.add_argument("name")
     return parser
 
 
@@ -224,13 +235,46 @@ def cmd_export(args, settings: Settings) -> int:
     return 0
 
 
-def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
+def cmd_token(args, settings: Settings) -> int:
+    app = _open_app(settings)
+    try:
+        if args.token_command == "create":
+            secret = app.create_token(args.name, args.scope, actor=_actor())
+            print(f"token {args.name} created; it is shown this once and stored only as a hash", file=sys.stderr)
+            print(secret)
+        elif args.token_command == "revoke":
+            app.revoke_token(args.name, actor=_actor())
+            print(f"token {args.name} revoked")
+        else:
+            _print_tokens(app.tokens(actor=_actor()))
+    finally:
+        app.close()
+    return 0
+
+
+def _print_tokens(rows: list[dict]) -> None:
+    if not rows:
+        print("no API tokens")
+        return
+    table = [("name", "scopes", "created", "by", "revoked")] + [
+        (r["name"], ",".join(r["scopes"]), f"{r['created_at']:%Y-%m-%d %H:%M:%S}", r["created_by"] or "-",
+         f"{r['revoked_at']:%Y-%m-%d %H:%M:%S}" if r["revoked_at"] else "-") for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _check_bind(address: str, settings: Settings, allow_insecure: bool, named_tokens: bool = False) -> None:
     try:
         loopback = address == "localhost" or ipaddress.ip_address(address).is_loopback
     except ValueError:
         loopback = False
-    missing = [what for what, ok in ((f"FRAUD_APP_API_TOKEN of at least {MIN_TOKEN_LENGTH} characters for the "
-                                      "REST API", len(settings.api_token or "") >= MIN_TOKEN_LENGTH),
+    # Named tokens are 256 random bits each and, once any exists, the API takes no request without a token;
+    # a FRAUD_APP_API_TOKEN that is set must still be long, as it is a way in too.
+    api_ok = len(settings.api_token) >= MIN_TOKEN_LENGTH if settings.api_token else named_tokens
+    api_need = (f"FRAUD_APP_API_TOKEN of at least {MIN_TOKEN_LENGTH} characters"
+                + ("" if settings.api_token else ", or a named token (fraud-app token create),") + " for the REST API")
+    missing = [what for what, ok in ((api_need, api_ok),
                                      ("FRAUD_APP_UI_PASSWORD or FRAUD_APP_UI_USERS for the UI",
                                       settings.ui_password or settings.ui_users)) if not ok]
     if not loopback and missing and not allow_insecure:
@@ -239,8 +283,12 @@ def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
 
 
 def cmd_serve(args, settings: Settings) -> int:
-    _check_bind(settings.address, settings, args.allow_insecure)
     app = _open_app(settings)
+    try:
+        _check_bind(settings.address, settings, args.allow_insecure, app.has_named_tokens)
+    except UsageError:
+        app.close()
+        raise
     with console_progress("first start: demo data") as progress:
         app.ensure_demo_data(progress)
     with console_progress("first start: model") as progress:
@@ -259,7 +307,7 @@ def cmd_desktop(args, settings: Settings) -> int:
 
 
 COMMANDS = {"desktop": cmd_desktop, "generate": cmd_generate, "import": cmd_import, "train": cmd_train, "score": cmd_score,
-            "export": cmd_export, "serve": cmd_serve}
+            "export": cmd_export, "serve": cmd_serve, "token": cmd_token}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
