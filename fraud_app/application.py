@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import backtest, importer, registry, scoring, simulate, training
-from .access import SCOPES, Actor, Forbidden
+from .access import Actor, Forbidden
 from .config import Settings
 from .detector import Detector
 from .importer import ImportReport
@@ -28,6 +28,7 @@ from .metrics import Metrics
 from .monitoring import DriftJobs
 from .store import ALERT_DECISIONS, Store, analytics, audit, cases, insert_table, investigate, labels, models, queries, write_table_file
 from .store import tokens as stored_tokens
+from .access import SCOPES
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -99,77 +100,6 @@ class FraudApp:
             log.warning("refused: %s", refused)
             raise refused
         return actor.name
-
-    # -- API tokens --------------------------------------------------------------------------------------------
-    def _load_tokens(self) -> None:
-        # Built whole, then swapped in by one assignment: a request reading it meanwhile sees the old table or
-        # the new one, never half of each.
-        active: dict[str, Actor] = {}
-        revoked: dict[str, str] = {}
-        rows = stored_tokens.all_tokens(self.store)
-        for row in rows:
-            if row["revoked_at"] is None:
-                active[row["sha256"]] = Actor(row["name"], scopes=frozenset(row["scopes"]))
-            else:
-                revoked[row["sha256"]] = row["name"]
-        if self.settings.api_token:
-            active[token_digest(self.settings.api_token)] = Actor(ENV_TOKEN_NAME, scopes=frozenset({"admin"}))
-        self._token_table = (active, revoked, bool(rows) or bool(self.settings.api_token))
-
-    @property
-    def api_open(self) -> bool:
-        """True when the REST API takes requests without a token: FRAUD_APP_API_TOKEN is unset and no named
-        token was ever made (revoking every named token does not open the API again)."""
-        return not self._token_table[2]
-
-    @property
-    def has_named_tokens(self) -> bool:
-        """Whether any named token was ever made, revoked ones included."""
-        active, revoked, _ = self._token_table
-        return bool(revoked) or any(a.name != ENV_TOKEN_NAME for a in active.values())
-
-    def token_actor(self, secret: str | None) -> Actor:
-        """The actor a bearer token stands for: a dict lookup by its sha256. Raises Unauthorized for a missing,
-        wrong or revoked token."""
-        if not secret:
-            raise Unauthorized("missing bearer token")
-        active, revoked, _ = self._token_table
-        digest = token_digest(secret)
-        actor = active.get(digest)
-        if actor is None:
-            name = revoked.get(digest)
-            raise Unauthorized(f"the token {name!r} was revoked" if name else "wrong bearer token")
-        return actor
-
-    def create_token(self, name: str, scopes: list[str] | set[str], actor: Actor | str | None) -> str:
-        """A new named token with these scopes. Returns its secret, which is shown this once: only its sha256
-        is stored."""
-        who = self.allow(actor, "tokens")
-        if not isinstance(name, str) or not TOKEN_NAME.fullmatch(name):
-            raise stored_tokens.TokenError(f"name: {name!r} is not 1 to 64 letters, digits, '.', '_' or '-' "
-                                           "starting with a letter or digit")
-        if name == ENV_TOKEN_NAME:
-            raise stored_tokens.TokenError(f"name: {ENV_TOKEN_NAME!r} stands for FRAUD_APP_API_TOKEN; choose another")
-        if not scopes:
-            raise stored_tokens.TokenError(f"scopes: give at least one of {', '.join(SCOPES)}")
-        scopes = sorted(Actor(name, scopes=frozenset(scopes)).scopes)  # raises ValueError naming an unknown scope
-        secret = "fa_" + secrets.token_urlsafe(32)
-        stored_tokens.add_token(self.store, name, token_digest(secret), scopes, who, _now())
-        self._load_tokens()
-        log.info("API token %s (%s) created by %s", name, ", ".join(scopes), who)
-        return secret
-
-    def tokens(self, actor: Actor | str | None = None) -> list[dict]:
-        """Every named token without its secret: name, scopes, created_at, created_by, revoked_at."""
-        self.allow(actor, "tokens")
-        return [{k: v for k, v in row.items() if k != "sha256"} for row in stored_tokens.all_tokens(self.store)]
-
-    def revoke_token(self, name: str, actor: Actor | str | None) -> None:
-        """Revoke a named token: from now on it is refused (401)."""
-        who = self.allow(actor, "tokens")
-        stored_tokens.revoke_token(self.store, name, who, _now())
-        self._load_tokens()
-        log.info("API token %s revoked by %s", name, who)
 
     @property
     def needs_setup(self) -> bool:
@@ -252,6 +182,71 @@ class FraudApp:
         if self.live is not None:  # a fraud label becomes live history at once
             return self.live.add_label(transaction_id, is_fraud, source, actor)
         return labels.record_label(self.store, transaction_id, is_fraud, source, actor, _now()) is not None
+
+    # -- API tokens --------------------------------------------------------------------------------------------
+    def _load_tokens(self) -> None:
+        # Built whole, then swapped in by one assignment: a request reading it meanwhile sees the old table or
+        # the new one, never half of each.
+        active: dict[str, Actor] = {}
+        revoked: dict[str, str] = {}
+        rows = stored_tokens.all_tokens(self.store)
+        for row in rows:
+            if row["revoked_at"] is None:
+                active[row["sha256"]] = Actor(row["name"], scopes=frozenset(row["scopes"]))
+            else:
+                revoked[row["sha256"]] = row["name"]
+        if self.settings.api_token:
+            active[token_digest(self.settings.api_token)] = Actor(ENV_TOKEN_NAME, scopes=frozenset({"admin"}))
+        self._token_table = (active, revoked, bool(rows) or bool(self.settings.api_token))
+
+    @property
+    def api_open(self) -> bool:
+        """True when the REST API takes requests without a token: FRAUD_APP_API_TOKEN is unset and no named
+        token was ever made (revoking every named token does not open the API again)."""
+        return not self._token_table[2]
+
+    def token_actor(self, secret: str | None) -> Actor:
+        """The actor a bearer token stands for: a dict lookup by its sha256. Raises Unauthorized for a missing,
+        wrong or revoked token."""
+        if not secret:
+            raise Unauthorized("missing bearer token")
+        active, revoked, _ = self._token_table
+        digest = token_digest(secret)
+        actor = active.get(digest)
+        if actor is None:
+            name = revoked.get(digest)
+            raise Unauthorized(f"the token {name!r} was revoked" if name else "wrong bearer token")
+        return actor
+
+    def create_token(self, name: str, scopes: list[str] | set[str], actor: Actor | str | None) -> str:
+        """A new named token with these scopes. Returns its secret, which is shown this once: only its sha256
+        is stored."""
+        who = self.allow(actor, "tokens")
+        if not isinstance(name, str) or not TOKEN_NAME.fullmatch(name):
+            raise stored_tokens.TokenError(f"name: {name!r} is not 1 to 64 letters, digits, '.', '_' or '-' "
+                                           "starting with a letter or digit")
+        if name == ENV_TOKEN_NAME:
+            raise stored_tokens.TokenError(f"name: {ENV_TOKEN_NAME!r} stands for FRAUD_APP_API_TOKEN; choose another")
+        if not scopes:
+            raise stored_tokens.TokenError(f"scopes: give at least one of {', '.join(SCOPES)}")
+        scopes = sorted(Actor(name, scopes=frozenset(scopes)).scopes)  # raises ValueError naming an unknown scope
+        secret = "fa_" + secrets.token_urlsafe(32)
+        stored_tokens.add_token(self.store, name, token_digest(secret), scopes, who, _now())
+        self._load_tokens()
+        log.info("API token %s (%s) created by %s", name, ", ".join(scopes), who)
+        return secret
+
+    def tokens(self, actor: Actor | str | None = None) -> list[dict]:
+        """Every named token without its secret: name, scopes, created_at, created_by, revoked_at."""
+        self.allow(actor, "tokens")
+        return [{k: v for k, v in row.items() if k != "sha256"} for row in stored_tokens.all_tokens(self.store)]
+
+    def revoke_token(self, name: str, actor: Actor | str | None) -> None:
+        """Revoke a named token: from now on it is refused (401)."""
+        who = self.allow(actor, "tokens")
+        stored_tokens.revoke_token(self.store, name, who, _now())
+        self._load_tokens()
+        log.info("API token %s revoked by %s", name, who)
 
     # -- bulk work -------------------------------------------------------------------------------------------
     def score_stored(self, start: dt.date | None = None, end: dt.date | None = None, out: Path | None = None,

@@ -264,14 +264,25 @@ def _print_tokens(rows: list[dict]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
-def _check_bind(address: str, settings: Settings, allow_insecure: bool, named_tokens: bool = False) -> None:
+def _named_tokens(settings: Settings) -> bool:
+    """Whether a named API token was ever made in the database (revoked ones count: the API stays closed)."""
+    from .store import tokens
+
+    with _open_store(settings) as store:
+        return bool(tokens.all_tokens(store))
+
+
+def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
     try:
         loopback = address == "localhost" or ipaddress.ip_address(address).is_loopback
     except ValueError:
         loopback = False
     # Named tokens are 256 random bits each and, once any exists, the API takes no request without a token;
     # a FRAUD_APP_API_TOKEN that is set must still be long, as it is a way in too.
-    api_ok = len(settings.api_token) >= MIN_TOKEN_LENGTH if settings.api_token else named_tokens
+    if settings.api_token:
+        api_ok = len(settings.api_token) >= MIN_TOKEN_LENGTH
+    else:
+        api_ok = loopback or allow_insecure or _named_tokens(settings)  # the database is read only if it matters
     api_need = (f"FRAUD_APP_API_TOKEN of at least {MIN_TOKEN_LENGTH} characters"
                 + ("" if settings.api_token else ", or a named token (fraud-app token create),") + " for the REST API")
     missing = [what for what, ok in ((api_need, api_ok),
@@ -283,12 +294,8 @@ def _check_bind(address: str, settings: Settings, allow_insecure: bool, named_to
 
 
 def cmd_serve(args, settings: Settings) -> int:
+    _check_bind(settings.address, settings, args.allow_insecure)
     app = _open_app(settings)
-    try:
-        _check_bind(settings.address, settings, args.allow_insecure, app.has_named_tokens)
-    except UsageError:
-        app.close()
-        raise
     with console_progress("first start: demo data") as progress:
         app.ensure_demo_data(progress)
     with console_progress("first start: model") as progress:
