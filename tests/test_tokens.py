@@ -7,7 +7,7 @@ import re
 import pytest
 import requests
 
-from conftest import BIN, Server, app_of, copy_of, one_line_error, run_cli
+from conftest import BIN, Server, app_of, copy_of, nullable_as_type, one_line_error, run_cli
 from fraud_app.access import Actor, Forbidden
 from fraud_app.api import HANDLERS
 from fraud_app.store import Store
@@ -120,13 +120,20 @@ def test_the_env_token_is_an_admin_token(server):
 
 
 def test_the_openapi_document_describes_the_403s(server):
+    import jsonschema
+
     srv, _, secrets = server
     spec = call(srv, "/api/v1/openapi.json", secrets["label"]).json()
     for route, action in POSTED.items():
         operation = spec["paths"][route]["post"]
-        codes = operation["responses"]["403"]["content"]["application/json"]["schema"]["properties"]["error"][
-            "properties"]["code"]["enum"]
+        schema = operation["responses"]["403"]["content"]["application/json"]["schema"]
+        codes = schema["properties"]["error"]["properties"]["code"]["enum"]
         assert codes == ["forbidden_origin", "forbidden"] and f"`{action}` or `admin` scope" in operation["description"]
+        other = "label" if action == "score" else "score"
+        refused = call(srv, route, secrets[other], tx(50))
+        assert refused.status_code == 403
+        jsonschema.Draft4Validator(nullable_as_type({**schema, "components": spec["components"]})).validate(
+            refused.json())
     for route in READS:  # every scope may read: no `forbidden` there
         codes = spec["paths"][route]["get"]["responses"]["403"]["content"]["application/json"]["schema"][
             "properties"]["error"]["properties"]["code"]["enum"]
