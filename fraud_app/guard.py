@@ -76,7 +76,7 @@ def bearer_matches(header: str | None, token: str) -> bool:
 def bearer_token(header: str | None) -> str | None:
     """The token of `Authorization: Bearer <token>` (the scheme in any case), or None for any other header."""
     scheme, _, given = (header or "").partition(" ")
-    return given.lstrip(" ") or None if scheme.lower() == "bearer" else None
+    return (given.lstrip(" ") or None) if scheme.lower() == "bearer" else None
 
 
 def server_limits(settings) -> dict:
