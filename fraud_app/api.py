@@ -20,8 +20,9 @@ from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from . import __version__, fields
-from .application import FraudApp, served_app
-from .guard import Throttle, bearer_matches, is_json_media_type, origin_allowed, parse_json, retry_after
+from .access import Actor, Forbidden
+from .application import FraudApp, Unauthorized, served_app
+from .guard import Throttle, bearer_token, is_json_media_type, origin_allowed, parse_json, retry_after
 from .importer import FieldError, parse_record
 from .live import ConflictError, NoModelError
 from .store import StoreError, limits, models, queries
@@ -68,15 +69,21 @@ class ApiError(HTTPError):
         self.headers = headers or {}  # sent with the error (send_error clears headers set before it)
 
 
+def forbidden(exc: Forbidden) -> ApiError:
+    return ApiError(403, "forbidden", str(exc))
+
+
 @stream_request_body
 class ApiHandler(RequestHandler):
     """Every check that needs only the headers runs in prepare(), before any of the body is read: a client
     that will be refused cannot make the server hold its upload. The body then streams into
     data_received() up to the size limit."""
     route = ""
+    action = "view"  # what the request does (access.NEEDS); the token's scopes must allow it
     # The one method each route has; any other is answered 405 with Allow before the headers are checked.
     SUPPORTED_METHODS: tuple[str, ...] = ("GET",)
     _admitted = False  # past the checks; until then a refusal ends the connection (its body is never read)
+    actor: Actor | str  # who the request is: its token's Actor, or `api:<address>` while the API is open
 
     def initialize(self, svc: Service) -> None:
         self.svc = svc
@@ -98,9 +105,19 @@ class ApiHandler(RequestHandler):
         if not self.svc.allow(client):
             raise ApiError(429, "rate_limited", f"more than {settings.rate_limit:g} requests a second",
                            headers={"Retry-After": "1"})
-        if settings.api_token and not bearer_matches(headers.get("Authorization"), settings.api_token):
-            failures.fail(client)
-            raise ApiError(401, "unauthorized", "missing or wrong bearer token")
+        app = self.svc.app
+        if app.api_open:
+            self.actor = f"api:{client}"
+        else:
+            try:
+                self.actor = app.token_actor(bearer_token(headers.get("Authorization")))
+            except Unauthorized as exc:
+                failures.fail(client)
+                raise ApiError(401, "unauthorized", str(exc)) from None
+            try:  # the use case checks again; asking here refuses before the body is read
+                app.allow(self.actor, self.action)
+            except Forbidden as exc:
+                raise forbidden(exc) from None
         origin = headers.get("Origin")
         if not origin_allowed(origin, f"{request.protocol}://{request.host}", settings.allowed_origins):
             raise ApiError(403, "forbidden_origin", f"requests from the web origin {origin!r} are not accepted "
@@ -194,6 +211,7 @@ def _records(body: Any, currency: str) -> tuple[list[dict], bool]:
 
 class ScoreHandler(ApiHandler):
     route = "/api/v1/score"
+    action = "score"
     SUPPORTED_METHODS = ("POST",)
 
     async def post(self) -> None:
@@ -203,7 +221,9 @@ class ScoreHandler(ApiHandler):
         try:
             # Scoring takes about a millisecond on the event loop; the durable write is awaited, not
             # blocked on, so the UI's sessions and other requests go on meanwhile.
-            job = app.begin_scoring(records)
+            job = app.begin_scoring(records, self.actor)
+        except Forbidden as exc:
+            raise forbidden(exc) from None
         except NoModelError as exc:
             raise ApiError(503, "no_model", str(exc)) from None
         except ConflictError as exc:
@@ -217,6 +237,7 @@ class ScoreHandler(ApiHandler):
 
 class LabelsHandler(ApiHandler):
     route = "/api/v1/labels"
+    action = "label"
     SUPPORTED_METHODS = ("POST",)
 
     async def post(self) -> None:
@@ -225,8 +246,10 @@ class LabelsHandler(ApiHandler):
         except FieldError as exc:
             raise ApiError(422, "invalid", exc.message, exc.field) from None
         tx, is_fraud, source = label["transaction_id"], label["is_fraud"], label["source"]
-        found = await IOLoop.current().run_in_executor(
-            None, self.svc.app.label, tx, is_fraud, source, f"api:{self.request.remote_ip}")
+        try:
+            found = await IOLoop.current().run_in_executor(None, self.svc.app.label, tx, is_fraud, source, self.actor)
+        except Forbidden as exc:
+            raise forbidden(exc) from None
         if not found:  # the request is well formed; what it names does not exist
             raise ApiError(404, "unknown_transaction", f"no stored transaction {tx!r}", "transaction_id")
         self.send({"transaction_id": tx, "is_fraud": is_fraud, "source": source, "recorded": True})

@@ -4,8 +4,11 @@ desktop launcher) are handed it; none keeps live state of its own or works aroun
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
+import re
+import secrets
 import threading
 from pathlib import Path
 from typing import Callable, Mapping
@@ -24,9 +27,22 @@ from .live import LiveScorer, NoModelError
 from .metrics import Metrics
 from .monitoring import DriftJobs
 from .store import ALERT_DECISIONS, Store, analytics, audit, cases, insert_table, investigate, labels, models, queries, write_table_file
+from .store import tokens as stored_tokens
+from .access import SCOPES
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
+ENV_TOKEN_NAME = "api-token"  # the actor FRAUD_APP_API_TOKEN stands for: an admin token
+TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def token_digest(secret: str) -> str:
+    """What is kept of a token. A plain sha256 is enough: a token is 256 random bits, not a password to guess."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Unauthorized(PermissionError):
+    """A request without a token, or with one that is wrong or revoked; the message says which."""
 
 
 def _quiet(fraction: float, message: str) -> None:
@@ -56,6 +72,8 @@ class FraudApp:
         self._lock = threading.Lock()  # the caches below
         self._explainers: dict[tuple[str, str], tuple[str, Detector]] = {}
         self._points: dict[tuple, pd.DataFrame] = {}
+        self._token_table: tuple[dict[str, Actor], dict[str, str], bool] = ({}, {}, False)
+        self._load_tokens()
 
     def close(self, wait: float = 60.0) -> None:
         """Stop cleanly: let the background job finish (up to `wait` seconds; past that, closing the database
@@ -184,6 +202,71 @@ class FraudApp:
         if self.live is not None:  # a fraud label becomes live history at once
             return self.live.add_label(transaction_id, is_fraud, source, actor)
         return labels.record_label(self.store, transaction_id, is_fraud, source, actor, _now()) is not None
+
+    # -- API tokens --------------------------------------------------------------------------------------------
+    def _load_tokens(self) -> None:
+        # Built whole, then swapped in by one assignment: a request reading it meanwhile sees the old table or
+        # the new one, never half of each.
+        active: dict[str, Actor] = {}
+        revoked: dict[str, str] = {}
+        rows = stored_tokens.all_tokens(self.store)
+        for row in rows:
+            if row["revoked_at"] is None:
+                active[row["sha256"]] = Actor(row["name"], scopes=frozenset(row["scopes"]))
+            else:
+                revoked[row["sha256"]] = row["name"]
+        if self.settings.api_token:
+            active[token_digest(self.settings.api_token)] = Actor(ENV_TOKEN_NAME, scopes=frozenset({"admin"}))
+        self._token_table = (active, revoked, bool(rows) or bool(self.settings.api_token))
+
+    @property
+    def api_open(self) -> bool:
+        """True when the REST API takes requests without a token: FRAUD_APP_API_TOKEN is unset and no named
+        token was ever made (revoking every named token does not open the API again)."""
+        return not self._token_table[2]
+
+    def token_actor(self, secret: str | None) -> Actor:
+        """The actor a bearer token stands for: a dict lookup by its sha256. Raises Unauthorized for a missing,
+        wrong or revoked token."""
+        if not secret:
+            raise Unauthorized("missing bearer token")
+        active, revoked, _ = self._token_table
+        digest = token_digest(secret)
+        actor = active.get(digest)
+        if actor is None:
+            name = revoked.get(digest)
+            raise Unauthorized(f"the token {name!r} was revoked" if name else "wrong bearer token")
+        return actor
+
+    def create_token(self, name: str, scopes: list[str] | set[str], actor: Actor | str | None) -> str:
+        """A new named token with these scopes. Returns its secret, which is shown this once: only its sha256
+        is stored."""
+        who = self.allow(actor, "tokens")
+        if not isinstance(name, str) or not TOKEN_NAME.fullmatch(name):
+            raise stored_tokens.TokenError(f"name: {name!r} is not 1 to 64 letters, digits, '.', '_' or '-' "
+                                           "starting with a letter or digit")
+        if name == ENV_TOKEN_NAME:
+            raise stored_tokens.TokenError(f"name: {ENV_TOKEN_NAME!r} stands for FRAUD_APP_API_TOKEN; choose another")
+        if not scopes:
+            raise stored_tokens.TokenError(f"scopes: give at least one of {', '.join(SCOPES)}")
+        scopes = sorted(Actor(name, scopes=frozenset(scopes)).scopes)  # raises ValueError naming an unknown scope
+        secret = "fa_" + secrets.token_urlsafe(32)
+        stored_tokens.add_token(self.store, name, token_digest(secret), scopes, who, _now())
+        self._load_tokens()
+        log.info("API token %s (%s) created by %s", name, ", ".join(scopes), who)
+        return secret
+
+    def tokens(self, actor: Actor | str | None = None) -> list[dict]:
+        """Every named token without its secret: name, scopes, created_at, created_by, revoked_at."""
+        self.allow(actor, "tokens")
+        return [{k: v for k, v in row.items() if k != "sha256"} for row in stored_tokens.all_tokens(self.store)]
+
+    def revoke_token(self, name: str, actor: Actor | str | None) -> None:
+        """Revoke a named token: from now on it is refused (401)."""
+        who = self.allow(actor, "tokens")
+        stored_tokens.revoke_token(self.store, name, who, _now())
+        self._load_tokens()
+        log.info("API token %s revoked by %s", name, who)
 
     # -- bulk work -------------------------------------------------------------------------------------------
     def score_stored(self, start: dt.date | None = None, end: dt.date | None = None, out: Path | None = None,

@@ -113,6 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, help="first day (default: the first stored)")
     p.add_argument("--end", type=_date, help="last day, inclusive (default: the last stored)")
     p.add_argument("--out", type=Path, metavar="FILE.csv", required=True)
+
+    p = sub.add_parser("token", help="named REST API tokens with scopes: create, list, revoke")
+    tokens = p.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    t = tokens.add_parser("create", help="make a token; prints its secret, once, on stdout")
+    t.add_argument("name", help="1 to 64 letters, digits, '.', '_' or '-'")
+    # Checked by the app, not by argparse: an unknown scope is bad input (exit 1), as a bad name is.
+    t.add_argument("--scope", action="append", required=True, metavar="SCOPE",
+                   help="score, label or admin; repeat for more than one")
+    tokens.add_parser("list", help="every token (never its secret): name, scopes, created, revoked")
+    t = tokens.add_parser("revoke", help="refuse a token from now on")
+    t.add_argument("name")
     return parser
 
 
@@ -233,13 +244,57 @@ def cmd_export(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_token(args, settings: Settings) -> int:
+    app = _open_app(settings)
+    try:
+        if args.token_command == "create":
+            secret = app.create_token(args.name, args.scope, actor=_actor())
+            print(f"token {args.name} created; it is shown this once and stored only as a hash", file=sys.stderr)
+            print(secret)
+        elif args.token_command == "revoke":
+            app.revoke_token(args.name, actor=_actor())
+            print(f"token {args.name} revoked")
+        else:
+            _print_tokens(app.tokens(actor=_actor()))
+    finally:
+        app.close()
+    return 0
+
+
+def _print_tokens(rows: list[dict]) -> None:
+    if not rows:
+        print("no API tokens")
+        return
+    table = [("name", "scopes", "created", "by", "revoked")] + [
+        (r["name"], ",".join(r["scopes"]), f"{r['created_at']:%Y-%m-%d %H:%M:%S}", r["created_by"] or "-",
+         f"{r['revoked_at']:%Y-%m-%d %H:%M:%S}" if r["revoked_at"] else "-") for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _named_tokens(settings: Settings) -> bool:
+    """Whether a named API token was ever made in the database (revoked ones count: the API stays closed)."""
+    from .store import tokens
+
+    with _open_store(settings) as store:
+        return bool(tokens.all_tokens(store))
+
+
 def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
     try:
         loopback = address == "localhost" or ipaddress.ip_address(address).is_loopback
     except ValueError:
         loopback = False
-    missing = [what for what, ok in ((f"FRAUD_APP_API_TOKEN of at least {MIN_TOKEN_LENGTH} characters for the "
-                                      "REST API", len(settings.api_token or "") >= MIN_TOKEN_LENGTH),
+    # Named tokens are 256 random bits each and, once any exists, the API takes no request without a token;
+    # a FRAUD_APP_API_TOKEN that is set must still be long, as it is a way in too.
+    if settings.api_token:
+        api_ok = len(settings.api_token) >= MIN_TOKEN_LENGTH
+    else:
+        api_ok = loopback or allow_insecure or _named_tokens(settings)  # the database is read only if it matters
+    api_need = (f"FRAUD_APP_API_TOKEN of at least {MIN_TOKEN_LENGTH} characters"
+                + ("" if settings.api_token else ", or a named token (fraud-app token create),") + " for the REST API")
+    missing = [what for what, ok in ((api_need, api_ok),
                                      ("FRAUD_APP_UI_PASSWORD, FRAUD_APP_UI_USERS or FRAUD_APP_OIDC_ISSUER for the UI",
                                       settings.ui_password or settings.ui_users or settings.oidc_issuer)) if not ok]
     if not loopback and missing and not allow_insecure:
@@ -294,8 +349,8 @@ def cmd_desktop(args, settings: Settings) -> int:
     return desktop(settings, browser=not args.no_browser)
 
 
-COMMANDS = {"user": cmd_user, "desktop": cmd_desktop, "generate": cmd_generate, "import": cmd_import, "train": cmd_train, "score": cmd_score,
-            "export": cmd_export, "serve": cmd_serve}
+COMMANDS = {"user": cmd_user, "token": cmd_token, "desktop": cmd_desktop, "generate": cmd_generate,
+            "import": cmd_import, "train": cmd_train, "score": cmd_score, "export": cmd_export, "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

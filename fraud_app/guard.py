@@ -73,6 +73,12 @@ def bearer_matches(header: str | None, token: str) -> bool:
     return ok and scheme.lower() == "bearer"
 
 
+def bearer_token(header: str | None) -> str | None:
+    """The token of `Authorization: Bearer <token>` (the scheme in any case), or None for any other header."""
+    scheme, _, given = (header or "").partition(" ")
+    return (given.lstrip(" ") or None) if scheme.lower() == "bearer" else None
+
+
 def server_limits(settings) -> dict:
     """Tornado HTTPServer arguments: idle and slow connections are closed, bodies are capped."""
     return {"idle_connection_timeout": settings.idle_timeout, "body_timeout": settings.body_timeout,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import fields
+from .access import SCOPES
 from .store import limits
 
 JSON = "application/json"
@@ -63,7 +64,9 @@ MODEL = {"type": "object", "additionalProperties": False,
 ERRORS = {
     "bad_request": (400, "the request cannot be read (e.g. a Content-Length that is not a number)"),
     "malformed_json": (400, "the body is not JSON, not UTF-8, nested deeper than 8 levels, or repeats a key"),
-    "unauthorized": (401, "no or wrong bearer token"),
+    "unauthorized": (401, "no bearer token, or a wrong or revoked one"),
+    "forbidden": (403, "the token's scopes do not allow this operation; the message names the token, what it may "
+                       "not do and the scope that would allow it"),
     "forbidden_origin": (403, "an Origin header that is neither the server's own nor in FRAUD_APP_ALLOWED_ORIGINS"),
     "unknown_transaction": (404, "no stored transaction has this transaction_id"),
     "conflict": (409, "the transaction_id is stored with other content, or repeated in the batch; `stored` is the "
@@ -79,6 +82,16 @@ ERRORS = {
 # The codes each route can answer with, besides its success.
 EVERY_ROUTE = ("bad_request", "unauthorized", "forbidden_origin", "too_large", "rate_limited", "internal")
 POSTED = ("malformed_json", "unsupported_media_type", "invalid")
+
+
+def _scoped(action: str) -> tuple[tuple[str, ...], str]:
+    """The error code an operation doing `action` adds (`forbidden`, when some scope does not allow it), and
+    the sentence saying which scopes do."""
+    allowing = [scope for scope, actions in SCOPES.items() if action in actions]
+    if len(allowing) == len(SCOPES):
+        return (), "Any valid token may call it when tokens are in use."
+    scopes = " or ".join(f"`{scope}`" for scope in allowing)
+    return ("forbidden",), f"Needs a token with the {scopes} scope when tokens are in use."
 
 
 def _error_schema(codes: list[str], stored: bool) -> dict:
@@ -126,12 +139,17 @@ def document(version: str) -> dict:
         "retry": {"operationId": "score", "description": "post the same again: the stored result, stored once",
                   "requestBody": "$request.body", "x-schemathesis": {"merge_body": False}},
     }
+    score_codes, score_needs = _scoped("score")
+    label_codes, label_needs = _scoped("label")
+    view_codes, view_needs = _scoped("view")
     return {
         "openapi": "3.0.3",
         "info": {"title": "fraud_app", "version": version, "description": (
             "Real-time fraud scoring, labels, health and metrics (docs/rest-api.md). Every request needs "
-            "`Authorization: Bearer <token>` when the server has FRAUD_APP_API_TOKEN set. A method a path does not "
-            "list is answered 405 with an Allow header. Fields not described are refused (422).")},
+            "`Authorization: Bearer <token>` when the server has FRAUD_APP_API_TOKEN set or named tokens "
+            "(`fraud-app token create`); a token's scopes (`score`, `label`, `admin`) say which operations it may "
+            "call, and any valid token may read. A method a path does not list is answered 405 with an Allow "
+            "header. Fields not described are refused (422).")},
         "components": {
             "schemas": {"Transaction": fields.object_schema(fields.TRANSACTION, batch_key=True),
                         "Batch": fields.batch_schema(_ref("Transaction")),
@@ -143,7 +161,7 @@ def document(version: str) -> dict:
         "security": [{"bearer": []}],
         "paths": {
             "/api/v1/score": {"post": {
-                "operationId": "score",
+                "operationId": "score", "description": score_needs,
                 "summary": f"Score one transaction, or a batch of up to {limits.MAX_BATCH:,}, storing each before "
                            "replying; transaction_id is the idempotency key",
                 "requestBody": _body({"oneOf": [_ref("Transaction"), _ref("Batch")]},
@@ -153,30 +171,33 @@ def document(version: str) -> dict:
                 "responses": {**_ok("the result, or {results: [...]} for a batch",
                                     {"oneOf": [_ref("Result"), _ref("Results")]},
                                     links=links),
-                              **_errors(EVERY_ROUTE + POSTED + ("conflict", "no_model", "unavailable"))}}},
+                              **_errors(EVERY_ROUTE + POSTED + score_codes
+                                        + ("conflict", "no_model", "unavailable"))}}},
             "/api/v1/labels": {"post": {
-                "operationId": "label",
+                "operationId": "label", "description": label_needs,
                 "summary": "Record a label (chargeback, analyst decision), with an audit entry",
                 "requestBody": _body(_ref("Label"), {"chargeback": {"transaction_id": "t1", "is_fraud": True,
                                                                     "source": "chargeback"}}),
                 "responses": {**_ok("recorded", _ref("Labelled")),
-                              **_errors(EVERY_ROUTE + POSTED + ("unknown_transaction", "unavailable"))}}},
+                              **_errors(EVERY_ROUTE + POSTED + label_codes
+                                        + ("unknown_transaction", "unavailable"))}}},
             "/api/v1/health": {"get": {
-                "operationId": "health", "summary": "Liveness, the model in use and the number of transactions",
+                "operationId": "health", "description": view_needs,
+                "summary": "Liveness, the model in use and the number of transactions",
                 "responses": {**_ok("ok", _ref("Health")),
-                              **_errors(EVERY_ROUTE),
+                              **_errors(EVERY_ROUTE + view_codes),
                               "503": {"description": "degraded: no model in use, or the database cannot be read",
                                       "content": {JSON: {"schema": _ref("Health")}}}}}},
             "/api/v1/model": {"get": {
-                "operationId": "model", "summary": "The model in use",
+                "operationId": "model", "description": view_needs, "summary": "The model in use",
                 "responses": {**_ok("version, window, features, thresholds, test metrics", _ref("Model")),
-                              **_errors(EVERY_ROUTE + ("no_model", "unavailable"))}}},
+                              **_errors(EVERY_ROUTE + view_codes + ("no_model", "unavailable"))}}},
             "/api/v1/openapi.json": {"get": {
-                "operationId": "openapi", "summary": "This document",
-                "responses": {**_ok("OpenAPI 3.0", {"type": "object"}), **_errors(EVERY_ROUTE)}}},
+                "operationId": "openapi", "description": view_needs, "summary": "This document",
+                "responses": {**_ok("OpenAPI 3.0", {"type": "object"}), **_errors(EVERY_ROUTE + view_codes)}}},
             "/metrics": {"get": {
-                "operationId": "metrics", "summary": "Prometheus metrics (docs/metrics.md)",
+                "operationId": "metrics", "description": view_needs, "summary": "Prometheus metrics (docs/metrics.md)",
                 "responses": {**_ok("Prometheus text format", {"type": "string"}, CONTENT_TYPE_LATEST),
-                              **_errors(EVERY_ROUTE)}}},
+                              **_errors(EVERY_ROUTE + view_codes)}}},
         },
     }

@@ -146,5 +146,18 @@ CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 INSERT INTO meta VALUES ('database_id', replace(uuid()::VARCHAR, '-', ''));
 """
 
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5)]
+# v6: named API tokens with scopes. Only each secret's sha256 is kept; a revoked token's row stays, so its name
+# keeps meaning one token in the audit log.
+_V6 = """
+CREATE TABLE api_tokens (
+    name       VARCHAR PRIMARY KEY,
+    sha256     VARCHAR NOT NULL,
+    scopes     VARCHAR[] NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    created_by VARCHAR,
+    revoked_at TIMESTAMP
+);
+"""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6)]
 LATEST_VERSION = MIGRATIONS[-1][0]
