@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Browser tests drive Debian's Chromium; nothing is downloaded by Playwright itself.
 CHROMIUM := /usr/bin/chromium
+# The deployment tests run Debian's nginx as a plain process and check the systemd unit with systemd-analyze.
+NGINX := /usr/sbin/nginx
+SYSTEMD_ANALYZE := /usr/bin/systemd-analyze
 
 .PHONY: install run test bench bundle clean
 
@@ -22,7 +25,13 @@ run: install
 $(CHROMIUM):
 	apt-get install -y chromium || (apt-get update && apt-get install -y chromium)
 
-test: install $(CHROMIUM)
+$(NGINX):
+	apt-get install -y nginx || (apt-get update && apt-get install -y nginx)
+
+$(SYSTEMD_ANALYZE):
+	apt-get install -y systemd || (apt-get update && apt-get install -y systemd)
+
+test: install $(CHROMIUM) $(NGINX) $(SYSTEMD_ANALYZE)
 	$(BIN)/python -m pytest -q
 
 bench: install

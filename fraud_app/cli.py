@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-show", action="store_true", help="do not open a browser")
     p.add_argument("--allow-insecure", action="store_true",
                    help="allow a non-loopback address without an API token")
+    p.add_argument("--prefix", help="URL path to serve under, e.g. /fraud behind a proxy (default: the root)")
 
     p = sub.add_parser("desktop", help="the app for one analyst: serve on this computer and open the browser")
     p.add_argument("--no-browser", action="store_true", help="only print the link to open")
@@ -360,7 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        overrides = {"db": args.db, "address": getattr(args, "address", None), "port": getattr(args, "port", None)}
+        overrides = {"db": args.db, "address": getattr(args, "address", None), "port": getattr(args, "port", None),
+                     "prefix": getattr(args, "prefix", None)}
         settings = load_settings(overrides)
         # One-shot commands print their own results; the console log is for the long-running server.
         setup_logging(settings, None if args.command in ("serve", "desktop") else "CRITICAL")

@@ -5,6 +5,7 @@ import dataclasses
 import logging
 import logging.handlers
 import os
+import re
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -66,6 +67,9 @@ class Settings:
     idle_timeout: float = 30.0   # seconds a connection may sit idle or take to send its request headers
     body_timeout: float = 60.0   # seconds a request may take to send its body
     auth_window: float = 60.0    # seconds over which failed sign-ins and API tokens are counted per client
+    prefix: str | None = None    # URL path the app is served under, e.g. /fraud behind a proxy; None: the root
+    behind_proxy: bool = False   # take the client's address and scheme from the proxy's X-Real-IP/X-Forwarded-*
+    logs: Path | None = None     # folder of the log file; None: <home>/data/logs
 
     @property
     def db_path(self) -> Path:
@@ -78,12 +82,24 @@ class Settings:
 
     @property
     def log_dir(self) -> Path:
-        return self.home / "data" / "logs"
+        return Path(self.logs) if self.logs else self.home / "data" / "logs"
+
+    @property
+    def path_prefix(self) -> str:
+        """The prefix as the server's routes use it: '/fraud', or '' at the root."""
+        return "/" + self.prefix.strip("/") if self.prefix and self.prefix.strip("/") else ""
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def _coerce(name: str, raw: Any, kind: type) -> Any:
     if raw is None or raw == "":
         return None
+    if kind is bool:
+        if str(raw).strip().lower() in _TRUE + _FALSE:
+            return str(raw).strip().lower() in _TRUE
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected 1 or 0 (or true/false, yes/no, on/off), got {raw!r}")
     try:
         if kind is int:
             return int(raw)
@@ -99,7 +115,8 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
 _KINDS = {"home": Path, "db": Path, "ui_users": Path, "label_delay_days": int, "port": int,
           "demo_customers": int, "demo_terminals": int, "demo_days": int,
           "alert_budget": int, "review_cost": float, "rate_limit": float, "max_body_bytes": int,
-          "upload_max_bytes": int, "idle_timeout": float, "body_timeout": float, "auth_window": float}
+          "upload_max_bytes": int, "idle_timeout": float, "body_timeout": float, "auth_window": float,
+          "behind_proxy": bool, "logs": Path}
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None,
@@ -151,6 +168,13 @@ def _check(s: Settings) -> None:
     for name in ("demo_customers", "demo_terminals", "demo_days", "alert_budget"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name}: must be at least 1")
+    if s.prefix and s.prefix != "/" and not _PREFIX.fullmatch(s.prefix):
+        raise ConfigError(f"prefix: {s.prefix!r} is not a URL path like /fraud (letters, digits, . _ ~ - and /)")
+
+
+# Path segments of URL-safe characters; none of them only dots, which would climb out of the path.
+_SEGMENT = r"(?!\.+(?:/|$))[A-Za-z0-9._~-]+"
+_PREFIX = re.compile(rf"/?{_SEGMENT}(?:/{_SEGMENT})*/?")
 
 
 class _BriefFormatter(logging.Formatter):

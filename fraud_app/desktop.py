@@ -175,8 +175,10 @@ def main(settings: Settings, browser: bool = True) -> int:
     if (other := running(settings)) is not None:
         _show(other["url"], browser)
         return 0
+    # One analyst on this computer: no proxy, no path prefix, no sign-in but the launch link's.
     settings = dataclasses.replace(settings, address=ADDRESS, port=free_port(), api_token=api_token(settings),
-                                   ui_password=None, ui_users=None)
+                                   ui_password=None, ui_users=None, oidc_issuer=None, prefix=None,
+                                   behind_proxy=False)
     app = _open_app(settings)
     if isinstance(app, dict):  # another launch got there first
         _show(app["url"], browser)

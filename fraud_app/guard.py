@@ -80,9 +80,11 @@ def bearer_token(header: str | None) -> str | None:
 
 
 def server_limits(settings) -> dict:
-    """Tornado HTTPServer arguments: idle and slow connections are closed, bodies are capped."""
+    """Tornado HTTPServer arguments: idle and slow connections are closed, bodies are capped. Behind a proxy
+    (settings.behind_proxy), the client's address and scheme come from the proxy's X-Real-IP, X-Forwarded-For
+    and X-Forwarded-Proto headers; otherwise those headers are ignored, as any client can send them."""
     return {"idle_connection_timeout": settings.idle_timeout, "body_timeout": settings.body_timeout,
-            "max_body_size": settings.max_body_bytes}
+            "max_body_size": settings.max_body_bytes, "xheaders": bool(settings.behind_proxy)}
 
 
 class Throttle:

@@ -5,6 +5,7 @@ import logging
 import secrets
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 import panel as pn
 from panel.theme.fast import Fast
@@ -95,9 +96,13 @@ def _quit(quit: Callable[[], None] | None) -> list:
 
 
 def _origins(settings: Settings) -> list[str]:
+    """Hosts whose pages may open the UI's websocket: this server's own, and those of
+    FRAUD_APP_ALLOWED_ORIGINS (behind a proxy, the address people open)."""
     if settings.address in ("0.0.0.0", "::"):
         return ["*"]  # bound to every interface; a non-loopback bind already requires auth
-    return sorted({f"{host}:{settings.port}" for host in (settings.address, "localhost", "127.0.0.1")})
+    listed = {urlsplit(item.strip()).netloc or item.strip() for item in (settings.allowed_origins or "").split(",")}
+    own = {f"{host}:{settings.port}" for host in (settings.address, "localhost", "127.0.0.1")}
+    return sorted(own | {host.lower() for host in listed if host})
 
 
 def serve(app: FraudApp, show: bool = True) -> None:
@@ -106,10 +111,23 @@ def serve(app: FraudApp, show: bool = True) -> None:
 
     settings = app.settings
     pn.extension("tabulator")
-    log.info("serving on http://%s:%d/ (API under /api/v1/)", settings.address, settings.port)
+    prefix = settings.path_prefix  # Bokeh puts it before every route: the page, its websocket, the API, the login
+    log.info("serving on http://%s:%d%s/ (API under %s/api/v1/)", settings.address, settings.port, prefix, prefix)
     pn.serve({"/": lambda: create_app(app)}, address=settings.address, port=settings.port,
              show=show, title=TITLE, websocket_origin=_origins(settings), print_url=True,
-             extra_patterns=api.routes(app), http_server_kwargs=server_limits(settings), **_auth(settings))
+             extra_patterns=api.routes(app) + _favicon(prefix), http_server_kwargs=server_limits(settings),
+             prefix=prefix, **_auth(settings))
+
+
+def _favicon(prefix: str) -> list:
+    """Bokeh serves its icon at /favicon.ico only, outside any prefix, while pages ask for ./favicon.ico: under a
+    prefix the same icon is served there too."""
+    if not prefix:
+        return []
+    from panel.io.resources import DIST_DIR
+    from tornado.web import StaticFileHandler
+
+    return [(r"/(favicon\.ico)", StaticFileHandler, {"path": str(DIST_DIR / "images")})]
 
 
 def _auth(settings: Settings) -> dict:
