@@ -59,6 +59,9 @@ class Settings:
     idle_timeout: float = 30.0   # seconds a connection may sit idle or take to send its request headers
     body_timeout: float = 60.0   # seconds a request may take to send its body
     auth_window: float = 60.0    # seconds over which failed sign-ins and API tokens are counted per client
+    backup_dir: Path | None = None  # None: <home>/backups
+    backup_every_hours: float = 24.0  # a server backs up when the newest backup is this old; 0 turns it off
+    backup_keep_days: float = 7.0     # after a backup, older ones in backup_dir are deleted (never the newest)
 
     @property
     def db_path(self) -> Path:
@@ -68,6 +71,10 @@ class Settings:
     def models_root(self) -> Path:
         """Each database keeps its model files in a folder of its own under this one (FraudApp.models_dir)."""
         return self.home / "models"
+
+    @property
+    def backups_path(self) -> Path:
+        return Path(self.backup_dir) if self.backup_dir else self.home / "backups"
 
     @property
     def log_dir(self) -> Path:
@@ -92,7 +99,8 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
 _KINDS = {"home": Path, "db": Path, "ui_users": Path, "label_delay_days": int, "port": int,
           "demo_customers": int, "demo_terminals": int, "demo_days": int,
           "alert_budget": int, "review_cost": float, "rate_limit": float, "max_body_bytes": int,
-          "upload_max_bytes": int, "idle_timeout": float, "body_timeout": float, "auth_window": float}
+          "upload_max_bytes": int, "idle_timeout": float, "body_timeout": float, "auth_window": float,
+          "backup_dir": Path, "backup_every_hours": float, "backup_keep_days": float}
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None,
@@ -136,6 +144,9 @@ def _check(s: Settings) -> None:
         raise ConfigError("ui_password and ui_users: set one or the other, not both")
     if s.ui_users and not Path(s.ui_users).is_file():
         raise ConfigError(f"ui_users: {s.ui_users} is not a file (expected JSON: {{\"user\": \"password\"}})")
+    for name in ("backup_every_hours", "backup_keep_days"):
+        if not 0 <= getattr(s, name) < float("inf"):
+            raise ConfigError(f"{name}: {getattr(s, name)} must be a number of {name.rpartition('_')[2]}, 0 or more")
     if s.review_cost < 0:
         raise ConfigError(f"review_cost: {s.review_cost} must not be negative")
     for name in ("demo_customers", "demo_terminals", "demo_days", "alert_budget"):
