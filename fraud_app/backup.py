@@ -92,7 +92,7 @@ def take(store: Store, models_dir: Path, dest: Path, *, actor: str | None = None
     started = _now()
     name = f"{store.path.stem}-{started:%Y%m%dT%H%M%S}Z"
     partial = dest / f"{PARTIAL}{database_id}-{name}"
-    partial.mkdir()
+    partial.mkdir(mode=0o700)  # a backup holds every payment: on a shared host, its owner's alone
     try:
         step(0.05, "copying the database")
         clock = time.perf_counter()
