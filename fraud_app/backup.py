@@ -258,6 +258,8 @@ def restore(folder: Path, target: Path, models_root: Path, *, force: bool = Fals
                     aside = replaced.with_name(replaced.name + old.name[len(target.name):])
                     old.rename(aside)
                     moved.append((aside, old))
+        if (log_file := building.with_name(building.name + ".wal")).exists():  # its last checkpoint failed
+            log_file.rename(wal)
         building.rename(target)
     except BaseException:
         building.unlink(missing_ok=True)

@@ -147,6 +147,7 @@ def taken(trained, tmp_path):
     assert result.returncode == 0, result.stderr
     folder = Path(result.stdout.strip().rpartition(" to ")[2])
     assert folder.parent == tmp_path / "out" and (folder / MANIFEST).is_file()
+    assert folder.stat().st_mode & 0o777 == 0o700  # it holds every payment: its owner's alone
     return db, folder
 
 
