@@ -85,15 +85,15 @@ def take(store: Store, models_dir: Path, dest: Path, *, actor: str | None = None
     manifest. Every transaction committed before this is called is in it."""
     step = progress or _quiet
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
     database_id = store.database_id
-    for stale in dest.glob(f"{PARTIAL}{database_id}-*"):  # left by a crash: this process holds the database
-        shutil.rmtree(stale, ignore_errors=True)
     started = _now()
     name = f"{store.path.stem}-{started:%Y%m%dT%H%M%S}Z"
     partial = dest / f"{PARTIAL}{database_id}-{name}"
-    partial.mkdir(mode=0o700)  # a backup holds every payment: on a shared host, its owner's alone
     try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for stale in dest.glob(f"{PARTIAL}{database_id}-*"):  # left by a crash: this process holds the database
+            shutil.rmtree(stale, ignore_errors=True)
+        partial.mkdir(mode=0o700)  # a backup holds every payment: on a shared host, its owner's alone
         step(0.05, "copying the database")
         clock = time.perf_counter()
         snapshot = snapshots.export_snapshot(store, partial / "database")
@@ -133,8 +133,10 @@ def take(store: Store, models_dir: Path, dest: Path, *, actor: str | None = None
             final, suffix = dest / f"{name}-{suffix}", suffix + 1
         partial.rename(final)
         _sync_dir(dest)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk, a folder it may not write: say where
+            raise BackupError(f"cannot write the backup into {dest}: {exc}") from None
         raise
     snapshots.record_backup(store, actor, final.name, final, f"{snapshot['rows'].get('transactions', 0):,} "
                             f"transactions, {len(manifest['models'])} model files")
@@ -207,7 +209,10 @@ def verify(folder: Path) -> dict:
             raise BackupError(f"{folder / MANIFEST} names a file outside the backup: {relative}")
         if not path.is_file():
             raise BackupError(f"the backup {folder} is damaged: {relative} is missing")
-        actual = _hash(path)
+        try:
+            actual = _hash(path)
+        except OSError as exc:
+            raise BackupError(f"the backup {folder}: cannot read {relative}: {exc.strerror}") from None
         if actual["sha256"] != expected.get("sha256"):
             raise BackupError(f"the backup {folder} is damaged: {relative} does not match its sha256 in {MANIFEST} "
                               f"({actual['sha256'][:12]}... instead of {str(expected.get('sha256'))[:12]}...)")
@@ -261,11 +266,13 @@ def restore(folder: Path, target: Path, models_root: Path, *, force: bool = Fals
         if (log_file := building.with_name(building.name + ".wal")).exists():  # its last checkpoint failed
             log_file.rename(wal)
         building.rename(target)
-    except BaseException:
+    except BaseException as exc:
         building.unlink(missing_ok=True)
         shutil.rmtree(models_dir, ignore_errors=True)
         for aside, old in moved:  # put the old database back as it was
             aside.rename(old)
+        if isinstance(exc, OSError):
+            raise BackupError(f"cannot restore into {target}: {exc}") from None
         raise
     step(1.0, f"restored into {target}")
     return {"database": target, "models_dir": models_dir, "replaced": replaced, "manifest": manifest,

@@ -12,6 +12,8 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import duckdb
+
 from .db import Store, StoreError, StoreLockedError, _connect
 
 _NEXTVAL = re.compile(r"nextval\('([A-Za-z_][A-Za-z0-9_]*)'\)")
@@ -34,7 +36,10 @@ def export_snapshot(store: Store, folder: Path) -> dict:
     cur = store.new_cursor()
     try:
         with store.transaction(cur):
-            cur.execute(f"EXPORT DATABASE {_literal(folder)} (FORMAT parquet, COMPRESSION zstd)")
+            try:
+                cur.execute(f"EXPORT DATABASE {_literal(folder)} (FORMAT parquet, COMPRESSION zstd)")
+            except duckdb.Error as exc:  # a full disk, a folder it may not write
+                raise StoreError(f"cannot write the backup into {folder}: {str(exc).splitlines()[0]}") from None
             tables = _tables(cur)
             rows = {t: cur.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
             versions = cur.execute("SELECT version, path, sha256 FROM model_versions ORDER BY created_at, version"
@@ -70,6 +75,19 @@ def load_snapshot(path: Path, folder: Path, schema_version: int, rows: dict[str,
     (up to the backup's schema version; no SQL from the backup is run), then each table's rows, the sequences
     moved past the ids in use, the counts checked against the manifest, any later migration, and a new
     database id with an audit entry saying where it came from."""
+    try:
+        _load(path, folder, schema_version, rows)
+    except duckdb.Error as exc:  # a Parquet file that does not fit its table
+        raise StoreError(f"cannot load the backup's tables from {folder}: {str(exc).splitlines()[0]}") from None
+    with Store(path) as store:  # later migrations, if the backup is older than this app
+        with store.transaction() as cur:
+            cur.execute("UPDATE meta SET value = ? WHERE key = 'database_id'", [database_id])
+            cur.execute("INSERT INTO audit_log (actor, action, entity, entity_id, old_value, new_value, note) "
+                        "VALUES (?, 'restore', 'database', ?, ?, ?, ?)",
+                        [actor, source, old_id, database_id, f"restored at {_now():%Y-%m-%d %H:%M:%S} UTC"])
+
+
+def _load(path: Path, folder: Path, schema_version: int, rows: dict[str, int]) -> None:
     with Store(path, migrate_to=schema_version) as store:
         cur = store.cursor()
         with store.transaction(cur):
@@ -91,12 +109,6 @@ def load_snapshot(path: Path, folder: Path, schema_version: int, rows: dict[str,
                 top = cur.execute(f'SELECT max("{column}") FROM "{table}"').fetchone()[0]
                 if sequence and top:  # a new sequence starts at 1: draw past the highest id in use
                     cur.execute(f"SELECT max(nextval('{sequence.group(1)}')) FROM range(?)", [int(top)])
-    with Store(path) as store:  # later migrations, if the backup is older than this app
-        with store.transaction() as cur:
-            cur.execute("UPDATE meta SET value = ? WHERE key = 'database_id'", [database_id])
-            cur.execute("INSERT INTO audit_log (actor, action, entity, entity_id, old_value, new_value, note) "
-                        "VALUES (?, 'restore', 'database', ?, ?, ?, ?)",
-                        [actor, source, old_id, database_id, f"restored at {_now():%Y-%m-%d %H:%M:%S} UTC"])
 
 
 def _now() -> dt.datetime:
