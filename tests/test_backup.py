@@ -198,6 +198,13 @@ def test_restore_commands_and_their_errors(taken, tmp_path):
     assert (models_of(tmp_path, db) / "v1.lgbm.json").is_file()
 
 
+def test_a_backup_that_cannot_be_written_says_where(trained, tmp_path):
+    db = copy_of(trained, tmp_path)
+    (tmp_path / "taken").write_text("a file where the folder should be")
+    error = one_line_error(run_cli(tmp_path, "--db", str(db), "backup", "--out", str(tmp_path / "taken")))
+    assert f"cannot write the backup into {tmp_path / 'taken'}" in error
+
+
 def test_backup_settings_are_checked(tmp_path):
     for name, value in (("FRAUD_APP_BACKUP_EVERY_HOURS", "-1"), ("FRAUD_APP_BACKUP_KEEP_DAYS", "soon")):
         error = one_line_error(run_cli(tmp_path, "backup", **{name: value}))

@@ -2,9 +2,9 @@
 
 A backup is DuckDB's EXPORT DATABASE (one Parquet file per table) run inside one read transaction, so every
 table comes from the same committed state. DuckDB's MVCC lets the writers commit meanwhile: they never wait
-for a lock of the backup's. It was chosen over `COPY FROM DATABASE` into an attached file, which rebuilds
-every index and took about 7 s on the default database (REST latencies rose to about 0.5 s), and over pausing
-the writes to checkpoint and copy the file (a 0.5 s pause at 146 MB, longer as the file grows).
+for a lock of the backup's. It was chosen over `COPY FROM DATABASE` into an attached file, which rebuilds every
+index (slower, and REST latencies rose tenfold more), and over pausing the writes to checkpoint and copy the
+file, which holds every write for the whole copy (docs/backup.md has the figures).
 """
 from __future__ import annotations
 
