@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,18 +39,13 @@ import numpy as np
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(HERE))
+from api_load import free_port  # noqa: E402
 
 
 def load(port: int, rate: float) -> None:
     """The client process: open-loop posts until its standard input closes; then prints
     [[sent (epoch s), latency (s)], ...] as JSON."""
-    sys.path.insert(0, str(HERE))
     from api_load import Client, body
 
     stop, lock, out = threading.Event(), threading.Lock(), []

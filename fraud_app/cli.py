@@ -391,9 +391,8 @@ def cmd_desktop(args, settings: Settings) -> int:
 
 
 COMMANDS = {"user": cmd_user, "token": cmd_token, "desktop": cmd_desktop, "generate": cmd_generate,
-            "import": cmd_import, "train": cmd_train, "score": cmd_score, "export": cmd_export, "serve": cmd_serve}
-COMMANDS = {"desktop": cmd_desktop, "generate": cmd_generate, "import": cmd_import, "train": cmd_train, "score": cmd_score,
-            "export": cmd_export, "serve": cmd_serve, "backup": cmd_backup, "restore": cmd_restore}
+            "import": cmd_import, "train": cmd_train, "score": cmd_score, "export": cmd_export, "serve": cmd_serve,
+            "backup": cmd_backup, "restore": cmd_restore}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
