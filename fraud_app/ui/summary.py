@@ -72,9 +72,13 @@ class SummaryView(View):
         self.status.watch()
 
     def _start_backup(self, *_) -> None:
-        app, who = self.data_store.app, analyst()
+        app, who = self.data_store.app, self.data_store.actor
         try:
-            app.jobs.start("Backing up", who, lambda progress: app.backup(who, progress=progress))
+            app.allow(who, "backup")  # refused now, in words, rather than as a failed job
+            app.jobs.start("Backing up", name_of(who), lambda progress: app.backup(who, progress=progress))
+        except Forbidden as exc:
+            self.error = f"Cannot back up: {exc}"
+            return
         except BusyError as exc:
             self.error = f"Cannot back up now: {exc}"
             return
