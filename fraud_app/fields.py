@@ -342,8 +342,8 @@ def one_of(name: str, options: tuple[str, ...], default: str | None, what: str) 
         return value
 
     schema = {"type": "string", "enum": list(options), "description": what}
-    if default is not None:
-        schema |= {"nullable": True, "default": default}
+    if default is not None:  # OpenAPI 3.0: null is allowed only when the enum lists it too
+        schema |= {"nullable": True, "enum": [*options, None], "default": default}
     return Field(name, schema, parse, required=default is None, default=default)
 
 
@@ -396,7 +396,7 @@ TRAIN_JOB = (
 SCORE_JOB = (
     date("start", "first day; missing or null: the first stored"),
     date("end", "last day, inclusive; missing or null: the last stored"),
-    Field("file", {"type": "string", "enum": list(FILE_KINDS), "nullable": True, "description": (
+    Field("file", {"type": "string", "enum": [*FILE_KINDS, None], "nullable": True, "description": (
         "write the scores, each row explained, to a file of this kind, fetched from GET /api/v1/job/file; "
         "missing or null: store them in the database")}, one_of("file", FILE_KINDS, None, "").parse),
 )

@@ -49,7 +49,8 @@ class Job:
         end = self.finished if self.finished is not None else time.monotonic()
         return {"id": self.id, "title": self.title, "actor": self.actor, "running": self.running,
                 "fraction": self.fraction, "message": self.message, "error": self.error,
-                "seconds": round(end - self.started, 1), "file": self.file is not None and not self.running and self.error is None,
+                "seconds": round(end - self.started, 1),
+                "file": self.file is not None and not self.running and self.error is None,
                 "result": _plain(self.result) if isinstance(self.result, dict) else None}
 
     def discard_file(self) -> None:

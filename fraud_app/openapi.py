@@ -294,7 +294,8 @@ def document(version: str) -> dict:
                 "parameters": [_job_id(required=True)],
                 "responses": {"200": {
                     "description": "the file: CSV (as the command line writes it), or Parquet when the job was asked "
-                                   "for one", "headers": {"Content-Length": {"schema": {"type": "integer", "minimum": 0}}},
+                                   "for one",
+                    "headers": {"Content-Length": {"schema": {"type": "integer", "minimum": 0}}},
                     "content": {"text/csv": {"schema": {"type": "string"}},
                                 "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}},
                               **_errors(EVERY_ROUTE + ("forbidden", "invalid", "no_file"))}}},

@@ -117,11 +117,14 @@ def serve(app: FraudApp, show: bool = True) -> None:
     cli = Credentials.new()  # the command line's way in while this server holds the database
     server = pn.serve({"/": lambda: create_app(app)}, address=settings.address, port=settings.port,
                       show=show, title=TITLE, websocket_origin=_origins(settings), print_url=True,
-                      extra_patterns=api.routes(app, cli) + _favicon(prefix), http_server_kwargs=server_limits(settings),
-                      prefix=prefix, start=False, **_auth(settings))
+                      extra_patterns=api.routes(app, cli) + _favicon(prefix), prefix=prefix, start=False,
+                      http_server_kwargs=server_limits(settings), **_auth(settings))
     server.start()
-    with published(settings.db_path, cli, local_url(settings.address, server.port, prefix)):
-        server.io_loop.start()
+    try:
+        with published(settings.db_path, cli, local_url(settings.address, server.port, prefix)):
+            server.io_loop.start()
+    finally:
+        app.jobs.discard_files()  # files the command line never fetched
 
 
 def _favicon(prefix: str) -> list:
