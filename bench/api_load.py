@@ -54,12 +54,15 @@ def wait_up(port: int, path: str, proc: subprocess.Popen, timeout: float = 300) 
 class Client:
     """One keep-alive connection; returns the latency of each POST in seconds."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, token: str | None = None):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Content-Type": "application/json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
 
     def post(self, body: bytes) -> float:
         started = time.perf_counter()
-        self.conn.request("POST", "/api/v1/score", body, {"Content-Type": "application/json"})
+        self.conn.request("POST", "/api/v1/score", body, self.headers)
         response = self.conn.getresponse()
         response.read()
         if response.status != 200:

@@ -30,6 +30,18 @@ def cli(home: Path, *args: str) -> None:
     subprocess.run([str(BIN / "fraud-app"), *args], env=env, check=True, capture_output=True)
 
 
+def prepare_home(ready: Path | None, home: Path) -> None:
+    """A copy of the ready home's database and models in `home` (the benchmarks write: scores on demand,
+    migrations), or without one the default database, generated, trained and scored there."""
+    if ready:
+        shutil.copytree(ready / "data", home / "data", ignore=shutil.ignore_patterns("logs"))
+        shutil.copytree(ready / "models", home / "models")
+    else:
+        print("generating, training and scoring the default database...", flush=True)
+        for step in (["generate"], ["train"], ["score"]):
+            cli(home, *step)
+
+
 def timed(fn) -> float:
     started = time.perf_counter()
     fn()
@@ -153,13 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        if args.home:  # a copy: the benchmark writes (scores on demand, migrations)
-            shutil.copytree(args.home / "data", home / "data", ignore=shutil.ignore_patterns("logs"))
-            shutil.copytree(args.home / "models", home / "models")
-        else:
-            print("generating, training and scoring the default database...", flush=True)
-            for step in (["generate"], ["train"], ["score"]):
-                cli(home, *step)
+        prepare_home(args.home, home)
         builds(home, args.repeats)
         memory(home, args.sessions)
 

@@ -87,6 +87,7 @@ class ApiHandler(RequestHandler):
     route = ""
     action = "view"  # what the request does (access.NEEDS); the token's scopes must allow it
     cli_only = False  # True: only the command line's secret may call it, never a token, nor an open API
+    from_cli = False  # the request carries the command line's secret
     # The one method each route has; any other is answered 405 with Allow before the headers are checked.
     SUPPORTED_METHODS: tuple[str, ...] = ("GET",)
     _admitted = False  # past the checks; until then a refusal ends the connection (its body is never read)
@@ -116,6 +117,7 @@ class ApiHandler(RequestHandler):
         token = bearer_token(headers.get("Authorization"))
         if self.svc.cli is not None and self.svc.cli.matches(token):
             self.actor = self._cli_user()  # a plain name: the command line may do everything
+            self.from_cli = True
         elif self.cli_only:
             self._refuse_outside_cli(token, client)
         elif app.api_open:
@@ -476,6 +478,34 @@ class ImportJobHandler(JobHandler):
         return run
 
 
+class BackupJobHandler(JobHandler):
+    route = "/api/v1/jobs/backup"
+    action = "backup"
+    body = fields.BACKUP_JOB
+
+    def title(self, body: dict) -> str:
+        return "Backing up"
+
+    def check(self, body: dict) -> None:
+        if body["out"] and not self.from_cli:  # the server would write where the caller says, on its own disk
+            raise ApiError(403, "forbidden", "out: only the command line's secret may choose where the server "
+                           "writes a backup; without out, it goes to the server's backup folder", "out")
+
+    def work(self, body: dict, file: Path | None):
+        app, actor = self.svc.app, self.actor
+
+        def run(progress) -> dict:
+            from .backup import read_manifest
+
+            folder = app.backup(actor, dest=Path(body["out"]) if body["out"] else None, progress=progress)
+            manifest = read_manifest(folder) or {}
+            return {"folder": str(folder), "transactions": manifest.get("rows", {}).get("transactions", 0),
+                    "model_files": len(manifest.get("models", [])),
+                    "bytes": sum(f["bytes"] for f in manifest.get("files", {}).values()),
+                    "missing_models": manifest.get("missing_models", [])}
+        return run
+
+
 def _job_id(handler: RequestHandler, required: bool) -> str | None:
     value = handler.get_query_argument("id", None)
     if value is None and not required:
@@ -525,8 +555,8 @@ class JobFileHandler(ApiHandler):
 
 
 HANDLERS = (ScoreHandler, LabelsHandler, HealthHandler, ModelHandler, OpenApiHandler, MetricsHandler,
-            StatusHandler, TrainJobHandler, ScoreJobHandler, ExportJobHandler, ImportJobHandler, CurrentJobHandler,
-            JobFileHandler)
+            StatusHandler, TrainJobHandler, ScoreJobHandler, ExportJobHandler, ImportJobHandler, BackupJobHandler,
+            CurrentJobHandler, JobFileHandler)
 
 
 def routes(app: FraudApp, cli: Credentials | None = None) -> list[tuple]:

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import __version__, backtest, importer, registry, scoring, simulate, training, users
+from . import backup as backup_folders
 from .access import Actor, Forbidden
 from .config import Settings
 from .detector import Detector
@@ -77,11 +78,15 @@ class FraudApp:
         self._token_table: tuple[dict[str, Actor], dict[str, str], bool] = ({}, {}, False)
         self._load_tokens()
         self._opened = time.monotonic()
+        self._backing_up = threading.Lock()  # one backup at a time: the button's and the schedule's
+        self._schedule: backup_folders.Schedule | None = None  # started by a server
 
     def close(self, wait: float = 60.0) -> None:
         """Stop cleanly: let the background job finish (up to `wait` seconds; past that, closing the database
         cancels it and its transaction rolls back), write every payment live scoring accepted, checkpoint and
-        close the database, which releases its lock."""
+        close the database, which releases its lock. A scheduled backup under way finishes first."""
+        if self._schedule is not None:
+            self._schedule.close(timeout=wait)
         try:
             self.jobs.wait(timeout=wait)
         except TimeoutError:
@@ -150,6 +155,11 @@ class FraudApp:
             if self.live is None:
                 self.live = LiveScorer(self.store, self.models_dir, self.settings.label_delay_days)
                 log.info("live scoring ready (model %s)", self.live.version or "none yet")
+            if self._schedule is None and self.settings.backup_every_hours > 0:
+                self._schedule = backup_folders.Schedule(
+                    self.settings.backup_every_hours, lambda: (self.newest_backup() or (None,))[0],
+                    lambda: self.backup("fraud-app"))
+                self._schedule.start()
 
     def ensure_demo_data(self, progress: Progress | None = None) -> bool:
         """Generate and load the demo data set if the database holds no transactions. True if it did."""
@@ -387,6 +397,27 @@ class FraudApp:
         frame = self.case_rows(status, start, end)
         write_table_file(pa.Table.from_pandas(frame, preserve_index=False), Path(out))
         return len(frame)
+
+    # -- backups ---------------------------------------------------------------------------------------------
+    def backup(self, actor: Actor | str | None = None, dest: Path | None = None,
+               progress: Progress | None = None) -> Path:
+        """Back up the database and its model files while scoring goes on (docs/backup.md): a new folder under
+        `dest` (default: the backup folder) holding every transaction committed before the call. After one in
+        the backup folder, the backups there older than the keep days are deleted, never the newest. Returns
+        the new folder."""
+        actor = self.allow(actor, "backup")
+        home = self.settings.backups_path
+        folder = Path(dest) if dest is not None else home
+        with self._backing_up:
+            path, _ = backup_folders.take(self.store, self.models_dir, folder, actor=actor, progress=progress)
+            if folder.resolve() == home.resolve():  # a copy put elsewhere is the operator's to keep
+                backup_folders.prune(folder, self.store.database_id, self.settings.backup_keep_days)
+        return path
+
+    def newest_backup(self) -> tuple[dt.datetime, Path] | None:
+        """When the newest backup of this database in the backup folder was taken (UTC), and where it is."""
+        found = backup_folders.backups(self.settings.backups_path, self.store.database_id)
+        return found[-1] if found else None
 
     # -- investigation ---------------------------------------------------------------------------------------
     def explain(self, transaction_id: str, version: str | None = None) -> list[dict]:

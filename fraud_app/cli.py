@@ -127,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_parser("list", help="every token (never its secret): name, scopes, created, revoked")
     t = tokens.add_parser("revoke", help="refuse a token from now on")
     t.add_argument("name")
+    p = sub.add_parser("backup", help="back up the database and its model files into a new folder")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="the folder to put the backup in (default: $FRAUD_APP_BACKUP_DIR or <home>/backups)")
+
+    p = sub.add_parser("restore", help="check a backup and rebuild the database and its model files from it")
+    p.add_argument("backup", type=Path, metavar="BACKUP", help="the backup's folder (the one holding manifest.json)")
+    # Here, as before the command: the database to create. SUPPRESS keeps a --db given before the command.
+    p.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="the database to create (default: as --db "
+                   "before the command, $FRAUD_APP_DB or data/fraud.duckdb)")
+    p.add_argument("--force", action="store_true", help="replace an existing database (kept as NAME.replaced-TIME)")
     return parser
 
 
@@ -391,6 +401,47 @@ def _named_tokens(settings: Settings) -> bool:
         return bool(tokens.all_tokens(store))
 
 
+def cmd_backup(args, settings: Settings) -> int:
+    if server := _beside(settings):  # the server writes the backup, as its own OS user
+        with console_progress("backup") as progress:
+            done = server.run("backup", {"out": str(args.out.absolute()) if args.out else None}, progress)["result"]
+        # The folder as the user named its parent, as without the server.
+        folder = args.out / Path(done["folder"]).name if args.out else done["folder"]
+        rows, models, size, missing = done["transactions"], done["model_files"], done["bytes"], done["missing_models"]
+    else:
+        app = _open_app(settings)
+        try:
+            with console_progress("backup") as progress:
+                folder = app.backup(_actor(), dest=args.out, progress=progress)
+        finally:
+            app.close()
+        from .backup import read_manifest
+
+        manifest = read_manifest(folder) or {}
+        rows, models = manifest.get("rows", {}).get("transactions", 0), len(manifest.get("models", []))
+        size = sum(f["bytes"] for f in manifest.get("files", {}).values())
+        missing = manifest.get("missing_models", [])
+    print(f"backed up {settings.db_path} ({rows:,} transactions, {models} model files, {size / 1e6:,.1f} MB) "
+          f"to {folder}")
+    for name in missing:
+        print(f"warning: model file {name} was missing, so it is not in the backup", file=sys.stderr)
+    return 0
+
+
+def cmd_restore(args, settings: Settings) -> int:
+    from .backup import restore
+
+    with console_progress("restore") as progress:
+        done = restore(args.backup, settings.db_path, settings.models_root, force=args.force, actor=_actor(),
+                       progress=progress)
+    manifest = done["manifest"]
+    print(f"restored {args.backup} (taken {manifest['created_at']}, {manifest['rows'].get('transactions', 0):,} "
+          f"transactions) into {done['database']}, model files into {done['models_dir']}")
+    if done["replaced"]:
+        print(f"the database it replaced is kept as {done['replaced']}")
+    return 0
+
+
 def _check_bind(address: str, settings: Settings, allow_insecure: bool) -> None:
     try:
         loopback = address == "localhost" or ipaddress.ip_address(address).is_loopback
@@ -461,7 +512,7 @@ def cmd_desktop(args, settings: Settings) -> int:
 
 COMMANDS = {"user": cmd_user, "token": cmd_token, "desktop": cmd_desktop, "generate": cmd_generate,
             "import": cmd_import, "train": cmd_train, "score": cmd_score, "export": cmd_export, "serve": cmd_serve,
-            "status": cmd_status}
+            "backup": cmd_backup, "restore": cmd_restore, "status": cmd_status}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -70,6 +70,9 @@ class Settings:
     prefix: str | None = None    # URL path the app is served under, e.g. /fraud behind a proxy; None: the root
     behind_proxy: bool = False   # take the client's address and scheme from the proxy's X-Real-IP/X-Forwarded-*
     logs: Path | None = None     # folder of the log file; None: <home>/data/logs
+    backup_dir: Path | None = None  # None: <home>/backups
+    backup_every_hours: float = 24.0  # a server backs up when the newest backup is this old; 0 turns it off
+    backup_keep_days: float = 7.0     # after a backup, older ones in backup_dir are deleted (never the newest)
 
     @property
     def db_path(self) -> Path:
@@ -79,6 +82,10 @@ class Settings:
     def models_root(self) -> Path:
         """Each database keeps its model files in a folder of its own under this one (FraudApp.models_dir)."""
         return self.home / "models"
+
+    @property
+    def backups_path(self) -> Path:
+        return Path(self.backup_dir) if self.backup_dir else self.home / "backups"
 
     @property
     def log_dir(self) -> Path:
@@ -116,7 +123,8 @@ _KINDS = {"home": Path, "db": Path, "ui_users": Path, "label_delay_days": int, "
           "demo_customers": int, "demo_terminals": int, "demo_days": int,
           "alert_budget": int, "review_cost": float, "rate_limit": float, "max_body_bytes": int,
           "upload_max_bytes": int, "idle_timeout": float, "body_timeout": float, "auth_window": float,
-          "behind_proxy": bool, "logs": Path}
+          "behind_proxy": bool, "logs": Path,
+          "backup_dir": Path, "backup_every_hours": float, "backup_keep_days": float}
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None,
@@ -163,6 +171,9 @@ def _check(s: Settings) -> None:
     if s.ui_users and Path(s.ui_users).exists() and not Path(s.ui_users).is_file():
         # (a file not made yet is fine here: `fraud-app user add` makes it, and `serve` refuses to start without it)
         raise ConfigError(f"ui_users: {s.ui_users} is not a file (a JSON file that `fraud-app user add` writes)")
+    for name in ("backup_every_hours", "backup_keep_days"):
+        if not 0 <= getattr(s, name) < float("inf"):
+            raise ConfigError(f"{name}: {getattr(s, name)} must be a number of {name.rpartition('_')[2]}, 0 or more")
     if s.review_cost < 0:
         raise ConfigError(f"review_cost: {s.review_cost} must not be negative")
     for name in ("demo_customers", "demo_terminals", "demo_days", "alert_budget"):

@@ -356,9 +356,15 @@ def _parse_path(value: Any) -> str:
     return value
 
 
-PATH = Field("path", {"type": "string", "minLength": 1, "maxLength": MAX_PATH_LENGTH, "pattern": ABSOLUTE,
-                      "description": "the file to import: an absolute path on the server's host, which the server "
-                                     f"reads as its own user; {_STORABLE}"}, _parse_path, required=True)
+def absolute_path(name: str, what: str, required: bool) -> Field:
+    """A path on the server's host, which the server reads or writes as its own OS user."""
+    schema = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_LENGTH, "pattern": ABSOLUTE,
+              "description": f"{what}: an absolute path on the server's host, used as the server's own user; "
+                             f"{_STORABLE}"}
+    return Field(name, schema if required else {**schema, "nullable": True}, _parse_path, required=required)
+
+
+PATH = absolute_path("path", "the file to import", required=True)
 
 
 def _parse_mapping(value: Any) -> dict[str, str]:
@@ -412,6 +418,10 @@ IMPORT_JOB = (
     MAPPING,
     flag("skip_invalid", "import the valid rows and report the rest (default: all or nothing)"),
     flag("rejects", "write every rejected row to a CSV file, fetched from GET /api/v1/job/file"),
+)
+BACKUP_JOB = (
+    absolute_path("out", "the folder to put the backup in (only with the command line's secret); missing or null: "
+                  "the server's backup folder (FRAUD_APP_BACKUP_DIR)", required=False),
 )
 JOB_ID = "^[0-9a-f]{16}$"
 

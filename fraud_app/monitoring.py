@@ -230,9 +230,18 @@ class DriftJobs:
 
     def job(self, version: str, end: dt.date | None = None, *, now_days: int = 7) -> Job:
         """The drift of `version` to `end`, computed at most once for the same data: sessions that ask for
-        the same (version, stored rows, end) share one job and its result. Featurising takes seconds, so it
-        runs on a worker thread and callers poll the job instead of blocking a page."""
-        key = (version, reads.row_count(self.store), end, now_days)
+        the same (version, end, rows the result depends on) share one job and its result. Featurising takes
+        seconds, so it runs on a worker thread and callers poll the job instead of blocking a page."""
+        end = end or queries.usual_span(self.store)[1]
+        # Only the days shown and the history their features look back over matter: payments arriving through
+        # the API for later days must not make every session compute the same drift again.
+        if end is not None:
+            lookback = dt.timedelta(days=now_days - 1) + dt.timedelta(seconds=features.MAX_WINDOW) + \
+                dt.timedelta(days=self.label_delay_days)
+            rows = reads.row_count(self.store, end - lookback, end)
+        else:
+            rows = 0
+        key = (version, end, now_days, rows)
         with self._lock:
             job = self._jobs.get(key)
             if job is not None and not (job.future.done() and job.future.exception() is not None):

@@ -72,7 +72,8 @@ JOB = {"type": "object", "additionalProperties": False,
            "result": {"type": "object", "nullable": True, "description": (
                "what the work returned, once done: for train, what `fraud-app train` prints; for score, "
                "model_version, scored, flagged and seconds; for export, rows; for import, rows_read, imported, "
-               "rejected and a sample of the rejected rows. Null for jobs that return no object")}}}
+               "rejected and a sample of the rejected rows; for backup, folder, transactions, model_files, bytes and "
+               "missing_models. Null for jobs that return no object")}}}
 STATUS = {"type": "object", "additionalProperties": False,
           "required": ["database", "transactions", "model_version", "job", "process", "uptime_seconds", "version",
                        "instance"],
@@ -186,6 +187,7 @@ def document(version: str) -> dict:
     view_codes, view_needs = _scoped("view")
     train_codes, train_needs = _scoped("train")
     download_codes, download_needs = _scoped("download")
+    backup_codes, backup_needs = _scoped("backup")
     started = {"202": {"description": "started: the job, which GET /api/v1/job?id= follows",
                        "content": {JSON: {"schema": _ref("Job")}}}}
 
@@ -215,7 +217,8 @@ def document(version: str) -> dict:
                         "TrainJob": fields.object_schema(fields.TRAIN_JOB),
                         "ScoreJob": fields.object_schema(fields.SCORE_JOB),
                         "ExportJob": fields.object_schema(fields.EXPORT_JOB),
-                        "ImportJob": fields.object_schema(fields.IMPORT_JOB)},
+                        "ImportJob": fields.object_schema(fields.IMPORT_JOB),
+                        "BackupJob": fields.object_schema(fields.BACKUP_JOB)},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
                                 "cli": {"type": "http", "scheme": "bearer", "description": CLI_SECRET}},
         },
@@ -281,6 +284,10 @@ def document(version: str) -> dict:
                 "import", "Import a file from the server's disk, as `fraud-app import` does, as the background job",
                 "ImportJob", "Only with the command line's secret: no API token may make the server read a file.",
                 ("forbidden",), {"path": "/srv/fraud/incoming/transactions.csv", "skip_invalid": False})),
+            "/api/v1/jobs/backup": job(
+                "backup", "Back up the database and its model files, as `fraud-app backup` does, as the background "
+                "job", "BackupJob", backup_needs + " Only the command line's secret may give `out`.", backup_codes,
+                {}),
             "/api/v1/job": {"get": {
                 "operationId": "job", "description": view_needs,
                 "summary": "The background job with this id (without one, the running or last job)",

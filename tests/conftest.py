@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
@@ -171,6 +173,31 @@ def add_skops_version(store: Store, folder: Path) -> str:
         "library_versions": {"scikit-learn": "1.5", "skops": "0.10"},
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "path": path.name}, "tester")
     return version
+
+
+@contextmanager
+def scored_server(trained, tmp: Path, ready: str = "api/v1/health", **env: str) -> Iterator[Server]:
+    """`fraud-app serve` on a private, scored copy of the trained database (its file: `.db`)."""
+    db = copy_of(trained, tmp)
+    assert run_cli(tmp, "--db", str(db), "score").returncode == 0
+    srv = Server(tmp, db, **env)
+    srv.db = db
+    try:
+        srv.wait(ready)
+        yield srv
+    finally:
+        srv.stop()
+
+
+def confirm_first_alert(page) -> str:
+    """In the browser: the Review queue, its first alert ticked, Confirm fraud pressed. Returns its id."""
+    page.get_by_role("button", name="Review queue").click()
+    page.get_by_text("Confirm fraud").first.wait_for(timeout=120_000)
+    row = page.locator(".tabulator-row").first
+    transaction_id = row.locator("[tabulator-field=transaction_id]").inner_text()
+    row.locator("input[type=checkbox]").check()
+    page.get_by_role("button", name="Confirm fraud").click()
+    return transaction_id
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by `make test`; Playwright downloads nothing

@@ -42,7 +42,7 @@ def error_of(response, status):
 
 POSTED = ("/api/v1/score", "/api/v1/labels")
 # A body every job route refuses (422, or 403 for the import route, which no token may call): no job starts.
-NO_JOB = {"train_start": "April", "start": "April", "path": 5}
+NO_JOB = {"train_start": "April", "start": "April", "path": 5, "out": 5}
 
 
 @pytest.mark.parametrize("route, method", [(h.route, h.SUPPORTED_METHODS[0]) for h in HANDLERS])
@@ -296,7 +296,7 @@ def test_openapi_document_is_valid_and_describes_what_the_routes_do(server):
                 "/api/v1/jobs/train": {"train_start": "2030-01-01", "train_end": "2030-01-31"},
                 "/api/v1/jobs/score": {"start": "2030-01-01", "end": "2030-01-02", "file": "csv"},
                 "/api/v1/jobs/export": {"start": "2030-01-01", "end": "2030-01-02"},
-                "/api/v1/jobs/import": {"path": "/nowhere/x.csv"}}
+                "/api/v1/jobs/import": {"path": "/nowhere/x.csv"}, "/api/v1/jobs/backup": {"out": "/nowhere"}}
     exercised = 0
     for path, methods in spec["paths"].items():
         for method, operation in methods.items():
@@ -312,4 +312,4 @@ def test_openapi_document_is_valid_and_describes_what_the_routes_do(server):
                     jsonschema.Draft4Validator(nullable_as_type({**schema["schema"], "components": spec["components"]})
                                                ).validate(response.json())
                 exercised += 1
-    assert exercised == 19
+    assert exercised == 21

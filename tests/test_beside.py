@@ -69,6 +69,7 @@ def test_the_commands_go_through_the_running_server_and_give_what_they_give_with
             "terminal_id": "T00001", "amount": 999.0})
         trained_now = cli(tmp_path, db, "train", "--seed", "2")
         status_after = cli(tmp_path, db, "status")
+        backed_up = cli(tmp_path, db, "backup", "--out", "kept")
         metrics = requests.get(srv.url + "metrics", timeout=30).text
     finally:
         srv.stop()
@@ -76,7 +77,7 @@ def test_the_commands_go_through_the_running_server_and_give_what_they_give_with
     assert all(r.returncode == 0 for r in (status, exported, scored, imported, trained_now)), \
         [r.stderr for r in (status, exported, scored, imported, trained_now)]
     for route, code in (("status", 200), ("jobs/export", 202), ("jobs/score", 202), ("jobs/import", 202),
-                        ("jobs/train", 202), ("job/file", 200)):  # each went through the server
+                        ("jobs/train", 202), ("jobs/backup", 202), ("job/file", 200)):  # each went through the server
         assert f'route="/api/v1/{route}",status="{code}"' in metrics, route
     assert re.search(rf"^server +{re.escape(srv.url.rstrip('/'))}, process {srv.proc.pid}, up \d+ s$",
                      status.stdout, re.M), status.stdout
@@ -113,6 +114,18 @@ def test_the_commands_go_through_the_running_server_and_give_what_they_give_with
     assert stored == 3 and versions == ["v1", "v2"]
     assert actors == {"import": getpass.getuser(), "train": getpass.getuser()}  # the OS user, as without a server
 
+    # A backup through the server: the folder as the user named its parent, and a complete backup in it, as
+    # the same command writes with the server stopped.
+    line = re.compile(rf"^backed up {re.escape(str(db))} \(([0-9,]+) transactions, 2 model files, [0-9.]+ MB\) "
+                      r"to kept/(e-\d{8}T\d{6}Z)\n$")
+    direct = cli(tmp_path, db, "backup", "--out", "kept")
+    found, found_direct = line.match(backed_up.stdout), line.match(direct.stdout)
+    assert backed_up.returncode == direct.returncode == 0 and found and found_direct, backed_up.stdout + direct.stdout
+    assert found.group(1) == found_direct.group(1)
+    manifest = json.loads((tmp_path / "kept" / found.group(2) / "manifest.json").read_text())
+    assert manifest["actor"] == getpass.getuser() and manifest["models"] == ["v1", "v2"]
+    assert manifest["rows"]["transactions"] == int(found.group(1).replace(",", ""))
+
 
 def test_status_without_a_server(trained, tmp_path):
     db = copy_of(trained, tmp_path)
@@ -132,6 +145,8 @@ def test_the_secret_is_the_only_way_to_the_import_route_and_a_stale_file_is_igno
         secret = {"Authorization": f"Bearer {info['secret']}", "X-Fraud-App-User": "ana%20lyst"}
         body = {"path": str(incoming)}
         as_admin = post_job(srv, "api/v1/jobs/import", body, {"Authorization": f"Bearer {TOKEN}"})
+        backup_elsewhere = post_job(srv, "api/v1/jobs/backup", {"out": str(tmp_path / "anywhere")},
+                                    {"Authorization": f"Bearer {TOKEN}"})
         anonymous = post_job(srv, "api/v1/jobs/import", body, {})
         wrong = post_job(srv, "api/v1/jobs/import", body, {**secret, "Authorization": f"Bearer {info['secret']}x"})
         no_user = post_job(srv, "api/v1/jobs/import", body, {"Authorization": secret["Authorization"]})
@@ -154,6 +169,8 @@ def test_the_secret_is_the_only_way_to_the_import_route_and_a_stale_file_is_igno
         srv.stop()
     assert as_admin.status_code == 403 and as_admin.json()["error"]["code"] == "forbidden"
     assert "token api-token (admin) may not call /api/v1/jobs/import" in as_admin.json()["error"]["message"]
+    assert backup_elsewhere.status_code == 403 and backup_elsewhere.json()["error"]["field"] == "out"
+    assert not (tmp_path / "anywhere").exists()
     assert anonymous.status_code == 401 and wrong.status_code == 401 and wrong_elsewhere.status_code == 401
     assert no_user.status_code == 400 and "X-Fraud-App-User" in no_user.json()["error"]["message"]
     assert exported.returncode == 0 and exported.stdout.startswith("exported "), exported.stderr

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, Server, cli_env, copy_of, run_cli
+from conftest import BIN, cli_env, confirm_first_alert, scored_server
 from fraud_app.store import Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -19,15 +19,8 @@ def team(trained, tmp_path_factory):
         subprocess.run([str(BIN / "fraud-app"), "user", "add", name, "--role", role, "--password-stdin", "--file",
                         str(users)], input=PASSWORD + "\n", text=True, check=True, env=cli_env(tmp), cwd=tmp,
                        capture_output=True)
-    db = copy_of(trained, tmp)
-    assert run_cli(tmp, "--db", str(db), "score").returncode == 0
-    srv = Server(tmp, db, FRAUD_APP_UI_USERS=str(users))
-    srv.db = db
-    try:
-        srv.wait("login")
+    with scored_server(trained, tmp, "login", FRAUD_APP_UI_USERS=str(users)) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def sign_in(page, url: str, user: str) -> None:
@@ -39,13 +32,6 @@ def sign_in(page, url: str, user: str) -> None:
     page.get_by_text(f"Signed in as {user}").wait_for(timeout=120_000)
 
 
-def decide_first_alert(page) -> None:
-    page.get_by_role("button", name="Review queue").click()
-    page.get_by_text("Confirm fraud").first.wait_for(timeout=120_000)
-    page.locator(".tabulator-row").first.locator("input[type=checkbox]").check()
-    page.get_by_role("button", name="Confirm fraud").click()
-
-
 def train(page) -> None:
     page.get_by_role("button", name="Model", exact=True).click()
     page.get_by_role("button", name="Train new version").click()
@@ -53,12 +39,12 @@ def train(page) -> None:
 
 def test_each_role_in_the_browser(team, page):
     sign_in(page, team.url, "vic")
-    decide_first_alert(page)
+    confirm_first_alert(page)
     page.get_by_text("Not decided: vic (viewer) may not decide cases: that needs the analyst role").wait_for(
         timeout=60_000)
 
     sign_in(page, team.url, "ana")
-    decide_first_alert(page)
+    confirm_first_alert(page)
     page.get_by_text("1 alert marked confirmed fraud.").wait_for(timeout=60_000)
     train(page)
     page.get_by_text("Cannot train: ana (analyst) may not train models: that needs the lead role").wait_for(

@@ -3,7 +3,7 @@ it with Panel's generic OAuth provider, and the role taken from the provider's c
 import pytest
 from oidc_provider_mock import User, run_server_in_thread
 
-from conftest import Server, copy_of, run_cli
+from conftest import confirm_first_alert, scored_server
 from fraud_app.store import Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -20,16 +20,9 @@ def provider():
 @pytest.fixture(scope="module")
 def app(trained, tmp_path_factory, provider):
     tmp = tmp_path_factory.mktemp("sso")
-    db = copy_of(trained, tmp)
-    assert run_cli(tmp, "--db", str(db), "score").returncode == 0
-    srv = Server(tmp, db, FRAUD_APP_OIDC_ISSUER=provider, FRAUD_APP_OIDC_CLIENT_ID="fraud-app",
-                 FRAUD_APP_OIDC_CLIENT_SECRET="a-client-secret", FRAUD_APP_OIDC_ROLE_PREFIX="fraud-")
-    srv.db = db
-    try:
-        srv.wait("api/v1/health")
+    with scored_server(trained, tmp, FRAUD_APP_OIDC_ISSUER=provider, FRAUD_APP_OIDC_CLIENT_ID="fraud-app",
+                       FRAUD_APP_OIDC_CLIENT_SECRET="a-client-secret", FRAUD_APP_OIDC_ROLE_PREFIX="fraud-") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def sign_in(page, url: str, who: str) -> None:
@@ -37,13 +30,6 @@ def sign_in(page, url: str, who: str) -> None:
     page.goto(url)
     page.get_by_role("button", name=who, exact=True).click()  # the provider's page: a predefined user
     page.get_by_text(f"Signed in as {who}@example.org").wait_for(timeout=120_000)
-
-
-def confirm_first_alert(page) -> None:
-    page.get_by_role("button", name="Review queue").click()
-    page.get_by_text("Confirm fraud").first.wait_for(timeout=120_000)
-    page.locator(".tabulator-row").first.locator("input[type=checkbox]").check()
-    page.get_by_role("button", name="Confirm fraud").click()
 
 
 def test_sign_in_through_the_provider_with_the_claimed_role(app, page):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import free_port
+from conftest import confirm_first_alert, free_port
 from fraud_app.config import Settings
 from fraud_app.desktop import instance_path, running
 
@@ -82,17 +82,6 @@ def open_overview(page, url: str) -> None:
     page.get_by_role("heading", name="Overview").wait_for(timeout=300_000)
 
 
-def confirm_first_alert(page) -> str:
-    page.get_by_role("button", name="Review queue").click()
-    page.get_by_text("Confirm fraud").first.wait_for(timeout=120_000)
-    row = page.locator(".tabulator-row").first
-    transaction_id = row.locator("[tabulator-field=transaction_id]").inner_text()
-    row.locator("input[type=checkbox]").check()
-    page.get_by_role("button", name="Confirm fraud").click()
-    page.get_by_text("1 alert marked confirmed fraud.").wait_for(timeout=60_000)
-    return transaction_id
-
-
 def investigate(page, transaction_id: str) -> None:
     page.get_by_role("button", name="Investigate").click()
     search = page.get_by_placeholder("id, then Enter")
@@ -128,6 +117,7 @@ def run_scenario(desktop: Desktop, page) -> None:
     assert scored.status_code == 200, scored.text
     assert 0 <= scored.json()["fraud_probability"] <= 1
     decided = confirm_first_alert(page)
+    page.get_by_text("1 alert marked confirmed fraud.").wait_for(timeout=60_000)
     for view, heading in (("Model", "Model and retraining"), ("Monitoring", "Drift against training"),
                           ("Data", "Data")):
         page.get_by_role("button", name=view).click()  # every view builds (a frozen app may lack a module)

@@ -80,6 +80,20 @@ def test_drift_on_the_trained_database(scored):
     assert shared.features.equals(frame) and shared.score_psi == result.score_psi
 
 
+def test_payments_outside_what_drift_reads_do_not_start_it_again(scored, tmp_path):
+    import shutil
+
+    db = tmp_path / "d.duckdb"
+    shutil.copy(scored[1], db)
+    with Store(db) as store:
+        drift = monitoring.DriftJobs(store)
+        job = drift.job("v1")
+        job.future.result(timeout=120)
+        store.cursor().execute("INSERT INTO transactions SELECT * REPLACE ('late-1' AS transaction_id, "
+                               "TIMESTAMP '2031-01-01' AS timestamp) FROM transactions LIMIT 1")  # as the API adds
+        assert drift.job("v1") is job  # the same days and history: the same result, not a new computation
+
+
 def test_the_view_builds_then_shows_drift(scored):
     home, db = scored
     app = FraudApp(settings_for(home, db))

@@ -1,4 +1,4 @@
-"""What is in the database: counts, time span and where the rows came from; importing a file."""
+"""What is in the database: counts, time span and where the rows came from; importing a file; backing up."""
 from __future__ import annotations
 
 import tempfile
@@ -29,6 +29,8 @@ class SummaryView(View):
         self._import = pn.widgets.Button(name="Import", button_type="primary", width=110, align="end", disabled=True)
         self._import.on_click(self._start_import)
         self._file.param.watch(self._received, ["filename", "refused"])
+        self._backup = pn.widgets.Button(name="Back up now", button_type="default", width=130, align="center")
+        self._backup.on_click(self._start_backup)
 
     def _received(self, *_) -> None:
         self._import.disabled = not self._file.filename
@@ -69,6 +71,25 @@ class SummaryView(View):
         self.error = ""
         self.status.watch()
 
+    def _start_backup(self, *_) -> None:
+        app, who = self.data_store.app, analyst()
+        try:
+            app.jobs.start("Backing up", who, lambda progress: app.backup(who, progress=progress))
+        except BusyError as exc:
+            self.error = f"Cannot back up now: {exc}"
+            return
+        self.error = ""
+        self.status.watch()
+
+    def _backups(self, version: int) -> pn.viewable.Viewable:
+        s = self.data_store.settings
+        every = (f"every {s.backup_every_hours:g} hours" if s.backup_every_hours else "only when asked")
+        newest = self.data_store.app.newest_backup()
+        last = (f"The newest was taken {newest[0]:%Y-%m-%d %H:%M} UTC: {plain(newest[1])}." if newest
+                else "There is none yet.")
+        return pn.pane.Markdown(f"Backups go to {plain(s.backups_path)}, {every}, and are kept "
+                                f"{s.backup_keep_days:g} days. {last}", styles={"color": "#555"}, width=520)
+
     def _cards(self, version: int) -> pn.viewable.Viewable:
         s = self.data_store.summary()
         span = f"{s.first:%Y-%m-%d} to {s.last:%Y-%m-%d}" if s.first else "no data yet"
@@ -104,6 +125,7 @@ class SummaryView(View):
                                     "files: `fraud-app import` on the server). A file with any invalid row is "
                                     "refused whole, with the lines and fields named; new rows are scored at once.",
                                     styles={"color": "#555"}, width=420)),
+            pn.Row(self._backup, pn.bind(self._backups, version)),
             pn.pane.Markdown(pn.bind(lambda e: f"<span style='color:#c62828'>{plain(e)}</span>" if e else "",
                                      self.param.error)),
             self.status,
