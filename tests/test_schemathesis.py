@@ -8,7 +8,7 @@ phase's boundary values, fuzzing of valid and invalid bodies, and stateful seque
 transaction just scored, post it again), up to 1,000 cases per operation and phase (each POST operation gets all
 1,000 in fuzzing; a GET without parameters has one request to make), a fixed seed. The job routes start real
 jobs (most are refused as busy while one runs), and the import route is called with the command line's secret,
-the only way in to it. About four and a half minutes on two cores, half of it fuzzing, most of the rest stateful
+the only way in to it. Three to five minutes on two cores, about half of it fuzzing, most of the rest stateful
 sequences. The label link resolves only on a single transaction's answer; on a
 batch's, Schemathesis notes that it could not extract the id, which is no failure."""
 import json
