@@ -11,20 +11,26 @@ import asyncio
 import json
 import logging
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
+import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from . import __version__, fields
-from .access import Actor, Forbidden
+from .access import Actor, Forbidden, name_of
 from .application import FraudApp, Unauthorized, served_app
 from .guard import Throttle, bearer_token, is_json_media_type, origin_allowed, parse_json, retry_after
 from .importer import FieldError, parse_record
+from .jobs import BusyError, Job
 from .live import ConflictError, NoModelError
+from .local import USER_HEADER, Credentials
 from .store import StoreError, limits, models, queries
 
 log = logging.getLogger(__name__)
@@ -33,11 +39,11 @@ AUTH_FAILURES = 10  # wrong tokens from one client within settings.auth_window b
 
 
 class Service:
-    """What every handler shares: the application object, its settings, the per-client rate limit and the
-    count of wrong tokens per client."""
+    """What every handler shares: the application object, its settings, the per-client rate limit, the
+    count of wrong tokens per client, and the command line's credentials when the server published them."""
 
-    def __init__(self, app: FraudApp):
-        self.app, self.settings = app, app.settings
+    def __init__(self, app: FraudApp, cli: Credentials | None = None):
+        self.app, self.settings, self.cli = app, app.settings, cli
         self.failed_auth = Throttle(AUTH_FAILURES, app.settings.auth_window)
         self._buckets: dict[str, list[float]] = {}
         self._bucket_lock = threading.Lock()
@@ -80,6 +86,8 @@ class ApiHandler(RequestHandler):
     data_received() up to the size limit."""
     route = ""
     action = "view"  # what the request does (access.NEEDS); the token's scopes must allow it
+    cli_only = False  # True: only the command line's secret may call it, never a token, nor an open API
+    from_cli = False  # the request carries the command line's secret
     # The one method each route has; any other is answered 405 with Allow before the headers are checked.
     SUPPORTED_METHODS: tuple[str, ...] = ("GET",)
     _admitted = False  # past the checks; until then a refusal ends the connection (its body is never read)
@@ -106,7 +114,13 @@ class ApiHandler(RequestHandler):
             raise ApiError(429, "rate_limited", f"more than {settings.rate_limit:g} requests a second",
                            headers={"Retry-After": "1"})
         app = self.svc.app
-        if app.api_open:
+        token = bearer_token(headers.get("Authorization"))
+        if self.svc.cli is not None and self.svc.cli.matches(token):
+            self.actor = self._cli_user()  # a plain name: the command line may do everything
+            self.from_cli = True
+        elif self.cli_only:
+            self._refuse_outside_cli(token, client)
+        elif app.api_open:
             self.actor = f"api:{client}"
         else:
             try:
@@ -137,6 +151,30 @@ class ApiHandler(RequestHandler):
             connection.set_max_body_size(sys.maxsize)
         self._admitted = True
 
+    def _cli_user(self) -> str:
+        """The OS user a command-line request acts as, as the audit log names them."""
+        raw = self.request.headers.get(USER_HEADER, "")
+        try:
+            user = urllib.parse.unquote(raw, errors="strict")
+        except UnicodeDecodeError:
+            user = ""
+        if not 1 <= len(user) <= limits.MAX_ID_LENGTH or not user.isprintable():
+            raise ApiError(400, "bad_request", f"{USER_HEADER}: the command line names its user here, as 1 to "
+                           f"{limits.MAX_ID_LENGTH} printable characters (percent-encoded UTF-8)")
+        return user
+
+    def _refuse_outside_cli(self, token: str | None, client: str) -> None:
+        words = (f"{self.route} takes only the secret of `fraud-app` on the server's host (in the database's "
+                 ".server.json file), as it makes the server read a file from its disk")
+        if token is None:
+            raise ApiError(401, "unauthorized", f"missing bearer token: {words}")
+        try:
+            actor = self.svc.app.token_actor(token)
+        except Unauthorized as exc:
+            self.svc.failed_auth.fail(client)
+            raise ApiError(401, "unauthorized", str(exc)) from None
+        raise ApiError(403, "forbidden", f"{actor.title} may not call {words}; no API token may")
+
     def data_received(self, chunk: bytes) -> None:
         if self._finished:
             return
@@ -163,7 +201,7 @@ class ApiHandler(RequestHandler):
             body = {"code": error.code, "message": error.message}
             if error.field:
                 body["field"] = error.field
-            if error.status_code == 409:
+            if error.code == "conflict":
                 body["stored"] = error.stored
             for name, value in error.headers.items():
                 self.set_header(name, value)
@@ -305,12 +343,226 @@ class MetricsHandler(ApiHandler):
         self.finish(generate_latest(self.svc.app.metrics.registry))
 
 
-HANDLERS = (ScoreHandler, LabelsHandler, HealthHandler, ModelHandler, OpenApiHandler, MetricsHandler)
+class StatusHandler(ApiHandler):
+    route = "/api/v1/status"
+
+    def get(self) -> None:
+        status = self.svc.app.status(self.actor)
+        self.send({**status, "instance": self.svc.cli.instance if self.svc.cli else None})
 
 
-def routes(app: FraudApp) -> list[tuple]:
-    """The API's Tornado routes, each handed the application object."""
-    svc = Service(app)
+class JobHandler(ApiHandler):
+    """Starts long work as the process's one background job: 202 with the job, which GET /api/v1/job follows.
+    Every session of the UI shows its progress too."""
+    SUPPORTED_METHODS = ("POST",)
+    body: tuple = ()
+
+    def title(self, body: dict) -> str:
+        raise NotImplementedError
+
+    def work(self, body: dict, file: Path | None):
+        """work(progress) for these parsed body fields, writing `file` when the handler writes one."""
+        raise NotImplementedError
+
+    def check(self, body: dict) -> None:
+        """Refuse, with Forbidden, what the body asks beyond the handler's action."""
+
+    def post(self) -> None:
+        try:
+            body = fields.parse(self.body, self.json_body(), "body")
+        except FieldError as exc:
+            raise ApiError(422, "invalid", exc.message, exc.field) from None
+        try:
+            self.check(body)  # refused now rather than as a failed job
+        except Forbidden as exc:
+            raise forbidden(exc) from None
+        suffix = self.suffix(body)
+        folder = Path(tempfile.mkdtemp(prefix="fraud_app-job-")) if suffix else None
+        file = folder / f"{self.route.rsplit('/', 1)[-1]}{suffix}" if folder else None
+        started = False
+        try:
+            job = self.svc.app.jobs.start(self.title(body), name_of(self.actor), self.work(body, file), file=file)
+            started = True
+        except BusyError as exc:
+            raise ApiError(409, "busy", f"{exc}; try again when it is done") from None
+        finally:
+            if folder is not None and not started:
+                shutil.rmtree(folder, ignore_errors=True)
+        self.send(job.describe(), 202)
+
+    def suffix(self, body: dict) -> str | None:
+        kind = body.get("file")
+        return {"csv": ".csv", "parquet": ".parquet"}.get(kind) if kind else None
+
+
+class TrainJobHandler(JobHandler):
+    route = "/api/v1/jobs/train"
+    action = "train"
+    body = fields.TRAIN_JOB
+
+    def title(self, body: dict) -> str:
+        start, end = body["train_start"], body["train_end"]
+        return "Training a new version" + (f" on {start or '…'} to {end or '…'}" if start or end else "")
+
+    def check(self, body: dict) -> None:
+        if body["promote"]:
+            self.svc.app.allow(self.actor, "promote")
+
+    def work(self, body: dict, file: Path | None):
+        app, actor = self.svc.app, self.actor
+        return lambda progress: app.train(**body, actor=actor, progress=progress)
+
+
+class ScoreJobHandler(JobHandler):
+    route = "/api/v1/jobs/score"
+    action = "download"  # into a file; into the database needs "train", checked with the body
+    body = fields.SCORE_JOB
+
+    def title(self, body: dict) -> str:
+        return "Scoring stored transactions" + (" into a file" if body["file"] else "")
+
+    def check(self, body: dict) -> None:
+        if not body["file"]:
+            self.svc.app.allow(self.actor, "train")  # scoring into the database rewrites decisions
+
+    def work(self, body: dict, file: Path | None):
+        app, actor = self.svc.app, self.actor
+
+        def run(progress) -> dict:
+            result = app.score_stored(body["start"], body["end"], out=file, actor=actor, progress=progress)
+            return {k: v for k, v in result.items() if k != "out"}  # the server's own path means nothing to a caller
+        return run
+
+
+class ExportJobHandler(JobHandler):
+    route = "/api/v1/jobs/export"
+    action = "download"
+    body = fields.EXPORT_JOB
+
+    def title(self, body: dict) -> str:
+        return f"Exporting {body['status']} cases"
+
+    def work(self, body: dict, file: Path | None):
+        app = self.svc.app
+
+        def run(progress) -> dict:
+            rows = app.export_cases(file, status=body["status"], start=body["start"], end=body["end"])
+            progress(1.0, f"{rows:,} cases exported")
+            return {"rows": rows}
+        return run
+
+
+class ImportJobHandler(JobHandler):
+    route = "/api/v1/jobs/import"
+    action = "import"
+    cli_only = True  # the server reads a file from its own disk: only for whoever may run fraud-app there
+    body = fields.IMPORT_JOB
+
+    def title(self, body: dict) -> str:
+        return f"Importing {Path(body['path']).name}"
+
+    def suffix(self, body: dict) -> str | None:
+        return ".csv" if body["rejects"] else None
+
+    def work(self, body: dict, file: Path | None):
+        app, actor = self.svc.app, self.actor
+
+        def run(progress) -> dict:
+            # As `fraud-app import` does: the rows are loaded and become live history; scoring is its own command.
+            report = app.import_file(Path(body["path"]), body["map"], skip_invalid=body["skip_invalid"],
+                                     rejects_path=file, score=False, actor=actor, progress=progress)
+            return {"source": report.source, "rows_read": report.rows_read, "imported": report.imported,
+                    "rejected": report.rejected, "where": report.where, "import_id": report.import_id,
+                    "sample": [{"line": r.line, "field": r.field, "reason": r.reason, "value": r.value}
+                               for r in report.sample]}
+        return run
+
+
+class BackupJobHandler(JobHandler):
+    route = "/api/v1/jobs/backup"
+    action = "backup"
+    body = fields.BACKUP_JOB
+
+    def title(self, body: dict) -> str:
+        return "Backing up"
+
+    def check(self, body: dict) -> None:
+        if body["out"] and not self.from_cli:  # the server would write where the caller says, on its own disk
+            raise ApiError(403, "forbidden", "out: only the command line's secret may choose where the server "
+                           "writes a backup; without out, it goes to the server's backup folder", "out")
+
+    def work(self, body: dict, file: Path | None):
+        app, actor = self.svc.app, self.actor
+
+        def run(progress) -> dict:
+            from .backup import read_manifest
+
+            folder = app.backup(actor, dest=Path(body["out"]) if body["out"] else None, progress=progress)
+            manifest = read_manifest(folder) or {}
+            return {"folder": str(folder), "transactions": manifest.get("rows", {}).get("transactions", 0),
+                    "model_files": len(manifest.get("models", [])),
+                    "bytes": sum(f["bytes"] for f in manifest.get("files", {}).values()),
+                    "missing_models": manifest.get("missing_models", [])}
+        return run
+
+
+def _job_id(handler: RequestHandler, required: bool) -> str | None:
+    value = handler.get_query_argument("id", None)
+    if value is None and not required:
+        return None
+    if value is None or not re.fullmatch(fields.JOB_ID, value):
+        raise ApiError(422, "invalid", "must be a job's id: 16 characters 0-9 and a-f", "id")
+    return value
+
+
+class CurrentJobHandler(ApiHandler):
+    route = "/api/v1/job"
+
+    def get(self) -> None:
+        job_id, jobs = _job_id(self, required=False), self.svc.app.jobs
+        job = jobs.current if job_id is None else jobs.find(job_id)
+        self.send({"job": job.describe() if job else None})
+
+
+class JobFileHandler(ApiHandler):
+    route = "/api/v1/job/file"
+    action = "download"
+
+    def set_default_headers(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+
+    async def get(self) -> None:
+        job_id = _job_id(self, required=True)
+        job: Job | None = self.svc.app.jobs.find(job_id)
+        if job is None or not job.describe()["file"]:
+            why = ("the server no longer knows it" if job is None else "it is still running" if job.running
+                   else "it failed" if job.error else "it was fetched already, or wrote none")
+            raise ApiError(409, "no_file", f"job {job_id} has no file to fetch: {why}", "id")
+        if job.actor != name_of(self.actor):
+            raise ApiError(403, "forbidden", f"job {job_id} was started by {job.actor}; only they may fetch its file")
+        path, job.file = job.file, None  # fetched once; the folder goes once it is sent
+        try:
+            self.set_header("Content-Type", "application/vnd.apache.parquet" if path.suffix == ".parquet"
+                            else "text/csv; charset=utf-8")
+            self.set_header("Content-Length", str(path.stat().st_size))
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    self.write(chunk)
+                    await self.flush()
+            self.finish()
+        finally:
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+
+HANDLERS = (ScoreHandler, LabelsHandler, HealthHandler, ModelHandler, OpenApiHandler, MetricsHandler,
+            StatusHandler, TrainJobHandler, ScoreJobHandler, ExportJobHandler, ImportJobHandler, BackupJobHandler,
+            CurrentJobHandler, JobFileHandler)
+
+
+def routes(app: FraudApp, cli: Credentials | None = None) -> list[tuple]:
+    """The API's Tornado routes, each handed the application object; with `cli`, the command line's secret
+    is a way in too (docs/one-process.md)."""
+    svc = Service(app, cli)
     return [(handler.route, handler, {"svc": svc}) for handler in HANDLERS]
 
 

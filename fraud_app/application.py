@@ -7,9 +7,11 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import re
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import backtest, importer, registry, scoring, simulate, training, users
+from . import __version__, backtest, importer, registry, scoring, simulate, training, users
 from . import backup as backup_folders
 from .access import Actor, Forbidden
 from .config import Settings
@@ -75,6 +77,7 @@ class FraudApp:
         self._points: dict[tuple, pd.DataFrame] = {}
         self._token_table: tuple[dict[str, Actor], dict[str, str], bool] = ({}, {}, False)
         self._load_tokens()
+        self._opened = time.monotonic()
         self._backing_up = threading.Lock()  # one backup at a time: the button's and the schedule's
         self._schedule: backup_folders.Schedule | None = None  # started by a server
 
@@ -90,6 +93,7 @@ class FraudApp:
             log.warning("closing while %s still runs: it is cancelled", self.jobs.current.title)
         if self.live is not None:
             self.live.close(timeout=wait)
+        self.jobs.discard_files()
         self.drift.close()
         self.store.close()
         log.info("closed %s", self.store.path)
@@ -125,6 +129,17 @@ class FraudApp:
                 user = None
             return user.role if user else "viewer"
         return "lead" if s.ui_password else "viewer"
+
+    def status(self, actor: Actor | str | None = None) -> dict:
+        """What `fraud-app status` shows: the database, its transactions, the model in use, the current (or
+        last) job, and this process, its uptime and fraud_app's version."""
+        self.allow(actor, "view")
+        active = models.active_version(self.store)
+        job = self.jobs.current
+        return {"database": str(self.store.path.absolute()), "transactions": queries.transaction_count(self.store),
+                "model_version": active["version"] if active else None, "job": job.describe() if job else None,
+                "process": os.getpid(), "uptime_seconds": round(time.monotonic() - self._opened, 1),
+                "version": __version__}
 
     @property
     def needs_setup(self) -> bool:

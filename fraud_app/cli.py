@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=_date, help="last day, inclusive (default: the last stored)")
     p.add_argument("--out", type=Path, metavar="FILE.csv", required=True)
 
+    sub.add_parser("status", help="the database, its transactions, the model in use, the running job and server")
+
     p = sub.add_parser("token", help="named REST API tokens with scopes: create, list, revoke")
     tokens = p.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     t = tokens.add_parser("create", help="make a token; prints its secret, once, on stdout")
@@ -167,6 +169,30 @@ def _actor() -> str:
         return "unknown"
 
 
+def _beside(settings: Settings):
+    """The running server that holds the database, when it published how a command reaches it; None otherwise,
+    and the command opens the database itself (docs/one-process.md)."""
+    from .local import find
+
+    return find(settings.db_path, _actor())
+
+
+def _day(day: dt.date | None, clamp: bool = False) -> str | None:
+    """A date for the server. With `clamp`, a filter's date is brought within the dates a timestamp may have
+    (store/limits.py), which selects the same transactions."""
+    if day is None:
+        return None
+    if clamp:
+        from .store import limits
+
+        day = min(max(day, limits.EARLIEST.date()), limits.LATEST.date())
+    return day.isoformat()
+
+
+def _file_kind(path: Path) -> str:
+    return "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"  # as write_table_file chooses
+
+
 def _open_store(settings: Settings):
     from .store import Store
 
@@ -210,11 +236,14 @@ def cmd_import(args, settings: Settings) -> int:
     from .importer import parse_mapping
 
     mapping = parse_mapping(args.map)
-    app = _open_app(settings)
+    server = _beside(settings)
+    app = None if server else _open_app(settings)
     with console_progress("import") as progress:
-        # Scoring is its own command here: `import` stays as fast as loading the file.
-        report = app.import_file(args.file, mapping, skip_invalid=args.skip_invalid, rejects_path=args.rejects,
-                                 score=False, actor=_actor(), progress=progress)
+        if server:
+            report = _import_through(server, args, mapping, progress)
+        else:  # scoring is its own command here: `import` stays as fast as loading the file
+            report = app.import_file(args.file, mapping, skip_invalid=args.skip_invalid, rejects_path=args.rejects,
+                                     score=False, actor=_actor(), progress=progress)
     for line in report.lines():
         print(line, file=sys.stderr)
     if report.imported == 0 and report.rejected:
@@ -225,14 +254,42 @@ def cmd_import(args, settings: Settings) -> int:
     return 0
 
 
+def _import_through(server, args, mapping: dict[str, str], progress):
+    """`import` through the running server, which reads the file from this host's disk."""
+    from .importer import ImportReport
+    from .local import ServerError
+    from .store.ingest import Reject
+
+    sent = str(args.file.absolute())  # the server does not share this command's working directory
+    try:
+        job = server.run("import", {"path": sent, "map": mapping, "skip_invalid": args.skip_invalid,
+                                    "rejects": args.rejects is not None}, progress)
+    except ServerError as exc:  # name the file as the user did
+        raise ServerError(str(exc).replace(sent, str(args.file))) from None
+    r = job["result"]
+    written = args.rejects is not None and r["rejected"] > 0
+    if written:
+        server.download(job, args.rejects)
+    return ImportReport(str(args.file), r["rows_read"], r["imported"], r["rejected"],
+                        [Reject(**reject) for reject in r["sample"]], r["import_id"],
+                        args.rejects if written else None, r["where"])
+
+
 def cmd_train(args, settings: Settings) -> int:
     import json
 
-    app = _open_app(settings)
+    server = _beside(settings)
+    app = None if server else _open_app(settings)
     with console_progress("train") as progress:
-        result = app.train(train_start=args.train_start, train_end=args.train_end, delay_days=args.delay_days,
-                           test_days=args.test_days, seed=args.seed, promote=args.promote, actor=_actor(),
-                           progress=progress)
+        if server:
+            result = server.run("train", {
+                "train_start": _day(args.train_start), "train_end": _day(args.train_end),
+                "delay_days": args.delay_days, "test_days": args.test_days, "seed": args.seed,
+                "promote": args.promote}, progress)["result"]
+        else:
+            result = app.train(train_start=args.train_start, train_end=args.train_end, delay_days=args.delay_days,
+                               test_days=args.test_days, seed=args.seed, promote=args.promote, actor=_actor(),
+                               progress=progress)
     print(json.dumps(result))
     return 0
 
@@ -240,9 +297,17 @@ def cmd_train(args, settings: Settings) -> int:
 def cmd_score(args, settings: Settings) -> int:
     if args.start and args.end and args.start > args.end:
         raise UsageError(f"--start {args.start} is after --end {args.end}")
-    app = _open_app(settings)
+    server = _beside(settings)
+    app = None if server else _open_app(settings)
     with console_progress("score") as progress:
-        result = app.score_stored(args.start, args.end, out=args.out, actor=_actor(), progress=progress)
+        if server:
+            job = server.run("score", {"start": _day(args.start, clamp=True), "end": _day(args.end, clamp=True),
+                                       "file": _file_kind(args.out) if args.out else None}, progress)
+            if args.out:
+                server.download(job, args.out)
+            result = job["result"]
+        else:
+            result = app.score_stored(args.start, args.end, out=args.out, actor=_actor(), progress=progress)
     where = args.out or "the database"
     print(f"scored {result['scored']:,} transactions with {result['model_version']} "
           f"({result['flagged']:,} flagged) into {where} in {result['seconds']:.1f} s")
@@ -250,9 +315,53 @@ def cmd_score(args, settings: Settings) -> int:
 
 
 def cmd_export(args, settings: Settings) -> int:
-    n = _open_app(settings).export_cases(args.out, status=args.status, start=args.start, end=args.end)
+    if server := _beside(settings):
+        job = server.run("export", {"status": args.status, "start": _day(args.start, clamp=True),
+                                    "end": _day(args.end, clamp=True), "file": _file_kind(args.out)})
+        server.download(job, args.out)
+        n = job["result"]["rows"]
+    else:
+        n = _open_app(settings).export_cases(args.out, status=args.status, start=args.start, end=args.end)
     print(f"exported {n:,} {args.status} cases to {args.out}")
     return 0
+
+
+def cmd_status(args, settings: Settings) -> int:
+    server = _beside(settings)
+    if server:
+        status = server.status()
+    else:
+        app = _open_app(settings)
+        try:
+            status = app.status(actor=_actor())
+        finally:
+            app.close()
+    job = status["job"]
+    if job is None:
+        doing = "none"
+    else:
+        state = (f"running, {100 * job['fraction']:.0f}% {job['message']}" if job["running"]
+                 else f"failed: {job['error']}" if job["error"] else f"done in {_duration(job['seconds'])}")
+        doing = f"{job['title']}, started by {job['actor']}: {state}"
+    rows = [("database", status["database"]), ("transactions", f"{status['transactions']:,}"),
+            ("model", status["model_version"] or "none in use"), ("job", doing),
+            ("server", f"{server.url}, process {status['process']}, up {_duration(status['uptime_seconds'])}"
+                       if server else "not running"), ("version", status["version"])]
+    for name, value in rows:
+        print(f"{name:<13} {value}")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    """3 s, 4 min 05 s, 2 h 07 min, 3 d 4 h."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
 def cmd_token(args, settings: Settings) -> int:
@@ -290,20 +399,31 @@ def _named_tokens(settings: Settings) -> bool:
 
     with _open_store(settings) as store:
         return bool(tokens.all_tokens(store))
-def cmd_backup(args, settings: Settings) -> int:
-    app = _open_app(settings)
-    try:
-        with console_progress("backup") as progress:
-            folder = app.backup(_actor(), dest=args.out, progress=progress)
-    finally:
-        app.close()
-    from .backup import read_manifest
 
-    manifest = read_manifest(folder) or {}
-    size = sum(f["bytes"] for f in manifest.get("files", {}).values())
-    print(f"backed up {settings.db_path} ({manifest.get('rows', {}).get('transactions', 0):,} transactions, "
-          f"{len(manifest.get('models', []))} model files, {size / 1e6:,.1f} MB) to {folder}")
-    for name in manifest.get("missing_models", []):
+
+def cmd_backup(args, settings: Settings) -> int:
+    if server := _beside(settings):  # the server writes the backup, as its own OS user
+        with console_progress("backup") as progress:
+            done = server.run("backup", {"out": str(args.out.absolute()) if args.out else None}, progress)["result"]
+        # The folder as the user named its parent, as without the server.
+        folder = args.out / Path(done["folder"]).name if args.out else done["folder"]
+        rows, models, size, missing = done["transactions"], done["model_files"], done["bytes"], done["missing_models"]
+    else:
+        app = _open_app(settings)
+        try:
+            with console_progress("backup") as progress:
+                folder = app.backup(_actor(), dest=args.out, progress=progress)
+        finally:
+            app.close()
+        from .backup import read_manifest
+
+        manifest = read_manifest(folder) or {}
+        rows, models = manifest.get("rows", {}).get("transactions", 0), len(manifest.get("models", []))
+        size = sum(f["bytes"] for f in manifest.get("files", {}).values())
+        missing = manifest.get("missing_models", [])
+    print(f"backed up {settings.db_path} ({rows:,} transactions, {models} model files, {size / 1e6:,.1f} MB) "
+          f"to {folder}")
+    for name in missing:
         print(f"warning: model file {name} was missing, so it is not in the backup", file=sys.stderr)
     return 0
 
@@ -392,11 +512,12 @@ def cmd_desktop(args, settings: Settings) -> int:
 
 COMMANDS = {"user": cmd_user, "token": cmd_token, "desktop": cmd_desktop, "generate": cmd_generate,
             "import": cmd_import, "train": cmd_train, "score": cmd_score, "export": cmd_export, "serve": cmd_serve,
-            "backup": cmd_backup, "restore": cmd_restore}
+            "backup": cmd_backup, "restore": cmd_restore, "status": cmd_status}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from .importer import ImportFileError
+    from .local import ServerError
     from .store import StoreError
     from .training import TrainingError
 
@@ -408,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One-shot commands print their own results; the console log is for the long-running server.
         setup_logging(settings, None if args.command in ("serve", "desktop") else "CRITICAL")
         return COMMANDS[args.command](args, settings)
-    except (ConfigError, UsageError, ImportFileError, StoreError, TrainingError, ValueError) as exc:
+    except (ConfigError, UsageError, ImportFileError, StoreError, TrainingError, ServerError, ValueError) as exc:
         log.debug("command failed", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -19,7 +19,6 @@ import signal
 import socket
 import sys
 import time
-import urllib.request
 import webbrowser
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tornado.web import RequestHandler
 
 from .application import FraudApp
 from .config import Settings
+from .local import DIRECT as _DIRECT, Credentials, local_url, published, write_private as _write_private
 from .store import StoreLockedError
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,6 @@ REFUSED = """<!doctype html><html><head><meta charset="utf-8"><title>fraud_app</
 <h2>This page needs the link fraud_app opened</h2>
 <p>fraud_app only answers the browser tab it opened itself. Start fraud_app again: it opens this app in your
 browser with the right link.</p></body></html>"""
-
-
-# Straight to loopback: an HTTP proxy set for the internet (common in offices) would not reach our port.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def instance_path(settings: Settings) -> Path:
@@ -60,15 +56,6 @@ def api_token(settings: Settings) -> str:
     token = secrets.token_urlsafe(32)
     _write_private(path, token + "\n")
     return token
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def running(settings: Settings) -> dict | None:
@@ -197,13 +184,15 @@ def _run(app: FraudApp, browser: bool) -> int:
             data_progress=lambda f, m: progress(0.45 * f, m), model_progress=lambda f, m: progress(0.45 + 0.55 * f, m)))
     else:  # the page opens at once; REST scoring answers 503 for the seconds live scoring takes to load
         app.jobs.start("Starting live scoring", "fraud-app", lambda progress: app.start())
-    server = _serve(app, secret, instance, setup)
+    cli = Credentials.new()  # `fraud-app export` and the like go through this app while it holds the database
+    server = _serve(app, secret, instance, setup, cli)
     url = f"http://{ADDRESS}:{settings.port}/?token={secret}"
     path = instance_path(settings)
     _write_private(path, json.dumps({"instance": instance, "port": settings.port, "url": url, "pid": os.getpid()}))
     try:
-        _show(url, browser)
-        server.io_loop.start()  # until stopped
+        with published(settings.db_path, cli, local_url(ADDRESS, settings.port)):
+            _show(url, browser)
+            server.io_loop.start()  # until stopped
     finally:
         server.stop()
         path.unlink(missing_ok=True)
@@ -211,7 +200,7 @@ def _run(app: FraudApp, browser: bool) -> int:
     return 0
 
 
-def _serve(app: FraudApp, secret: str, instance: str, setup):
+def _serve(app: FraudApp, secret: str, instance: str, setup, cli: Credentials | None = None):
     """The server, bound and started but its loop not yet running."""
     import panel as pn
 
@@ -233,7 +222,7 @@ def _serve(app: FraudApp, secret: str, instance: str, setup):
             return SetupPage(jobs=app.jobs)
         return create_app(app, quit=stop)
 
-    patterns = routes(app) + [(r"/desktop/ping", PingHandler, {"instance": instance})]
+    patterns = routes(app, cli) + [(r"/desktop/ping", PingHandler, {"instance": instance})]
     server = pn.serve({"/": page}, address=ADDRESS, port=settings.port, show=False, start=False, title=TITLE,
                       websocket_origin=[f"{ADDRESS}:{settings.port}", f"localhost:{settings.port}"],
                       extra_patterns=patterns, http_server_kwargs=server_limits(settings),

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from .store import limits
+from .store import TRANSACTION_FIELDS, limits
 
 
 class FieldError(ValueError):
@@ -293,6 +294,138 @@ LABEL = (
 BATCH_KEY = "transactions"
 
 
+# -- the command line's work (POST /api/v1/jobs/...) ------------------------------------------------------------
+
+DATE = (f"^(?:{_years(limits.EARLIEST.year, limits.LATEST.year)}-{_days(False)}"
+        f"|{_years(limits.EARLIEST.year, limits.LATEST.year, leap_only=True)}-02-29)$")
+_DATE = re.compile(DATE)
+DATE_RULE = f"a date YYYY-MM-DD from {limits.EARLIEST:%Y-%m-%d} to {limits.LATEST:%Y-%m-%d}"
+# An absolute path on the server's own system: the server reads the file where it runs.
+ABSOLUTE = "^(?:[A-Za-z]:[\\\\/]|[\\\\/]{2})[^\\u0000]*$" if os.name == "nt" else "^/[^\\u0000]*$"
+_ABSOLUTE = re.compile(ABSOLUTE)
+MAX_PATH_LENGTH = 4096
+MAX_COLUMN_LENGTH = 256
+MAX_DAYS = 50_000  # more days than any stored span (limits.EARLIEST to LATEST)
+MAX_SEED = 2**31 - 1
+
+
+def date(name: str, what: str) -> Field:
+    def parse(value: Any) -> dt.date:
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
+            raise _Invalid(f"must be {DATE_RULE}")
+        return dt.date.fromisoformat(value)
+
+    return Field(name, {"type": "string", "nullable": True, "pattern": DATE, "example": "2018-08-01",
+                        "description": f"{what}: {DATE_RULE}"}, parse)
+
+
+def whole(name: str, least: int, most: int, default: int, what: str) -> Field:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+            raise _Invalid(f"must be a whole number from {least} to {most}")
+        return value
+
+    return Field(name, {"type": "integer", "nullable": True, "minimum": least, "maximum": most, "default": default,
+                        "description": what}, parse, default=default)
+
+
+def flag(name: str, what: str) -> Field:
+    return Field(name, {"type": "boolean", "nullable": True, "default": False, "description": what}, _parse_flag,
+                 default=False)
+
+
+def one_of(name: str, options: tuple[str, ...], default: str | None, what: str) -> Field:
+    """Exactly one of `options`; missing or null is `default` (required when there is none)."""
+    def parse(value: Any) -> str:
+        if value not in options:  # also refuses a value that is not a string
+            raise _Invalid(f"must be one of {', '.join(options)}")
+        return value
+
+    schema = {"type": "string", "enum": list(options), "description": what}
+    if default is not None:  # OpenAPI 3.0: null is allowed only when the enum lists it too
+        schema |= {"nullable": True, "enum": [*options, None], "default": default}
+    return Field(name, schema, parse, required=default is None, default=default)
+
+
+def _parse_path(value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_PATH_LENGTH:
+        raise _Invalid(f"must be a string of 1 to {MAX_PATH_LENGTH} characters")
+    _storable(value)
+    if not _ABSOLUTE.fullmatch(value):
+        raise _Invalid("must be an absolute path on the server's host")
+    return value
+
+
+def absolute_path(name: str, what: str, required: bool) -> Field:
+    """A path on the server's host, which the server reads or writes as its own OS user."""
+    schema = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_LENGTH, "pattern": ABSOLUTE,
+              "description": f"{what}: an absolute path on the server's host, used as the server's own user; "
+                             f"{_STORABLE}"}
+    return Field(name, schema if required else {**schema, "nullable": True}, _parse_path, required=required)
+
+
+PATH = absolute_path("path", "the file to import", required=True)
+
+
+def _parse_mapping(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise _Invalid("must be an object of field: file column")
+    out = {}
+    for field, column in value.items():
+        if field not in TRANSACTION_FIELDS:
+            raise _Invalid(f"{field!r} is not a transaction field (fields: {', '.join(TRANSACTION_FIELDS)})")
+        if not isinstance(column, str) or not 1 <= len(column) <= MAX_COLUMN_LENGTH:
+            raise _Invalid(f"{field}: must be a column name of 1 to {MAX_COLUMN_LENGTH} characters")
+        _storable(column)
+        if not _ID_TEXT.fullmatch(column):
+            raise _Invalid(f"{field}: must not be only whitespace")
+        out[field] = column.strip(WHITESPACE)
+    return out
+
+
+MAPPING = Field("map", {
+    "type": "object", "nullable": True, "additionalProperties": False, "default": {},
+    "description": "file columns that feed differently named transaction fields, as `import --map SOURCE=field` "
+                   "gives them: {field: column}",
+    "properties": {name: {"type": "string", "minLength": 1, "maxLength": MAX_COLUMN_LENGTH, "pattern": ID_TEXT}
+                   for name in TRANSACTION_FIELDS}}, _parse_mapping, default={})
+FILE_KINDS = ("csv", "parquet")
+
+TRAIN_JOB = (
+    date("train_start", "first training day; missing or null: 3 months (91 days) before train_end"),
+    date("train_end", "last training day; missing or null: so that the test ends on the last stored day"),
+    whole("delay_days", 0, MAX_DAYS, 7, "whole days between training and test"),
+    whole("test_days", 1, MAX_DAYS, 7, "test days"),
+    whole("seed", 0, MAX_SEED, 0, "seed for sampling and the trees"),
+    flag("promote", "put the new version in use (the first version is put in use anyway)"),
+)
+SCORE_JOB = (
+    date("start", "first day; missing or null: the first stored"),
+    date("end", "last day, inclusive; missing or null: the last stored"),
+    Field("file", {"type": "string", "enum": [*FILE_KINDS, None], "nullable": True, "description": (
+        "write the scores, each row explained, to a file of this kind, fetched from GET /api/v1/job/file; "
+        "missing or null: store them in the database")}, one_of("file", FILE_KINDS, None, "").parse),
+)
+EXPORT_JOB = (
+    one_of("status", ("flagged", "fraud", "all"), "flagged", "flagged: decision review or decline; fraud: "
+           "labelled fraud; all: either, or with an analyst's decision"),
+    date("start", "first day; missing or null: the first stored"),
+    date("end", "last day, inclusive; missing or null: the last stored"),
+    one_of("file", FILE_KINDS, "csv", "the kind of file, fetched from GET /api/v1/job/file"),
+)
+IMPORT_JOB = (
+    PATH,
+    MAPPING,
+    flag("skip_invalid", "import the valid rows and report the rest (default: all or nothing)"),
+    flag("rejects", "write every rejected row to a CSV file, fetched from GET /api/v1/job/file"),
+)
+BACKUP_JOB = (
+    absolute_path("out", "the folder to put the backup in (only with the command line's secret); missing or null: "
+                  "the server's backup folder (FRAUD_APP_BACKUP_DIR)", required=False),
+)
+JOB_ID = "^[0-9a-f]{16}$"
+
+
 def parse(fields: tuple[Field, ...], record: Any, what: str) -> dict:
     """A posted object -> {name: stored value} for its stored fields, or FieldError naming the first field at
     fault (`what` when the record is not an object). Fields the declarations do not list are ignored: a
@@ -319,7 +452,8 @@ def parse(fields: tuple[Field, ...], record: Any, what: str) -> dict:
 def object_schema(fields: tuple[Field, ...], batch_key: bool = False) -> dict:
     """The JSON schema (OpenAPI 3.0) of an object of `fields`; other properties are ignored. With
     `batch_key`, the object may not hold BATCH_KEY: a body that does is a batch."""
-    schema = {"type": "object", "required": [f.name for f in fields if f.required],
+    required = [f.name for f in fields if f.required]
+    schema = {"type": "object", **({"required": required} if required else {}),  # OpenAPI 3.0: never empty
               "properties": {f.name: f.schema for f in fields}, "description": "Other properties are ignored."}
     if batch_key:
         schema["not"] = {"required": [BATCH_KEY]}

@@ -129,6 +129,10 @@ def run_scenario(desktop: Desktop, page) -> None:
     assert LINK.search(again).group(1) == port
     assert desktop.opened.read_text().splitlines()[-1] == again
     assert first.poll() is None
+    # The command line goes through the running app (straight to loopback, past the office proxy).
+    status = desktop.cli("status")
+    assert status.returncode == 0 and f"server        http://127.0.0.1:{port}, process " in status.stdout, \
+        status.stdout + status.stderr
 
     # 4. Quit in the page stops the app with exit code 0, and the database opens cleanly.
     page.get_by_role("button", name="Quit fraud_app").click()
@@ -136,6 +140,7 @@ def run_scenario(desktop: Desktop, page) -> None:
     assert first.wait(timeout=120) == 0
     assert not (desktop.data / "fraud.duckdb.wal").exists()  # checkpointed
     assert not (desktop.data / "fraud.duckdb.desktop.json").exists()
+    assert not (desktop.data / "fraud.duckdb.server.json").exists()
 
     # 5. A relaunch shows the decision and the posted payment.
     third, link, _ = desktop.launch()

@@ -15,7 +15,7 @@ from fraud_app.store import Store
 ENV_TOKEN = "env-admin-token-0123456789-0123456789"
 SECRET = re.compile(r"fa_[A-Za-z0-9_-]{43}")
 POSTED = {"/api/v1/score": "score", "/api/v1/labels": "label"}
-READS = [h.route for h in HANDLERS if h.route not in POSTED]
+READS = [h.route for h in HANDLERS if h.SUPPORTED_METHODS == ("GET",) and h.action == "view"]
 
 
 def tx(i, **over):

@@ -108,15 +108,23 @@ def _origins(settings: Settings) -> list[str]:
 def serve(app: FraudApp, show: bool = True) -> None:
     """The UI and the REST API on one Tornado server, both handed `app`. Blocks until the server stops."""
     from fraud_app import api
+    from fraud_app.local import Credentials, local_url, published
 
     settings = app.settings
     pn.extension("tabulator")
     prefix = settings.path_prefix  # Bokeh puts it before every route: the page, its websocket, the API, the login
     log.info("serving on http://%s:%d%s/ (API under %s/api/v1/)", settings.address, settings.port, prefix, prefix)
-    pn.serve({"/": lambda: create_app(app)}, address=settings.address, port=settings.port,
-             show=show, title=TITLE, websocket_origin=_origins(settings), print_url=True,
-             extra_patterns=api.routes(app) + _favicon(prefix), http_server_kwargs=server_limits(settings),
-             prefix=prefix, **_auth(settings))
+    cli = Credentials.new()  # the command line's way in while this server holds the database
+    server = pn.serve({"/": lambda: create_app(app)}, address=settings.address, port=settings.port,
+                      show=show, title=TITLE, websocket_origin=_origins(settings), print_url=True,
+                      extra_patterns=api.routes(app, cli) + _favicon(prefix), prefix=prefix, start=False,
+                      http_server_kwargs=server_limits(settings), **_auth(settings))
+    server.start()
+    try:
+        with published(settings.db_path, cli, local_url(settings.address, server.port, prefix)):
+            server.io_loop.start()
+    finally:
+        app.jobs.discard_files()  # files the command line never fetched
 
 
 def _favicon(prefix: str) -> list:
