@@ -138,6 +138,9 @@ def test_status_without_a_server(trained, tmp_path):
 def test_the_secret_is_the_only_way_to_the_import_route_and_a_stale_file_is_ignored(trained, tmp_path):
     db = copy_of(trained, tmp_path)
     incoming = write(tmp_path / "incoming.csv", HEADER + "\nstale-0,2018-06-15 11:00:00,C1,T1,5\n")
+    made = cli(tmp_path, db, "token", "create", "ops", "--scope", "admin")
+    assert made.returncode == 0, made.stderr
+    named = {"Authorization": f"Bearer {made.stdout.strip()}"}
     srv = Server(tmp_path, db, FRAUD_APP_API_TOKEN=TOKEN, FRAUD_APP_RATE_LIMIT="0")
     try:
         srv.wait("api/v1/health")
@@ -145,6 +148,9 @@ def test_the_secret_is_the_only_way_to_the_import_route_and_a_stale_file_is_igno
         secret = {"Authorization": f"Bearer {info['secret']}", "X-Fraud-App-User": "ana%20lyst"}
         body = {"path": str(incoming)}
         as_admin = post_job(srv, "api/v1/jobs/import", body, {"Authorization": f"Bearer {TOKEN}"})
+        as_named_admin = post_job(srv, "api/v1/jobs/import", body, named)
+        named_may_export = post_job(srv, "api/v1/jobs/export", {"start": "2030-01-01"}, named)
+        named_export = follow(srv, named_may_export.json(), named)  # done before the next job starts
         backup_elsewhere = post_job(srv, "api/v1/jobs/backup", {"out": str(tmp_path / "anywhere")},
                                     {"Authorization": f"Bearer {TOKEN}"})
         anonymous = post_job(srv, "api/v1/jobs/import", body, {})
@@ -169,6 +175,9 @@ def test_the_secret_is_the_only_way_to_the_import_route_and_a_stale_file_is_igno
         srv.stop()
     assert as_admin.status_code == 403 and as_admin.json()["error"]["code"] == "forbidden"
     assert "token api-token (admin) may not call /api/v1/jobs/import" in as_admin.json()["error"]["message"]
+    assert as_named_admin.status_code == 403, as_named_admin.text
+    assert "token ops (admin) may not call /api/v1/jobs/import" in as_named_admin.json()["error"]["message"]
+    assert named_may_export.status_code == 202 and named_export["actor"] == "ops"  # the other job routes: admin
     assert backup_elsewhere.status_code == 403 and backup_elsewhere.json()["error"]["field"] == "out"
     assert not (tmp_path / "anywhere").exists()
     assert anonymous.status_code == 401 and wrong.status_code == 401 and wrong_elsewhere.status_code == 401
