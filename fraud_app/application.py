@@ -116,8 +116,9 @@ class FraudApp:
             audit.record_session(self.store, actor.name, actor.role)
 
     def role_of(self, name: str, claims: Mapping | None = None) -> str:
-        """A signed-in user's role: from the users file, or with single sign-on from the provider's claims; with
-        one shared UI password, everyone is a lead. A name the file no longer has, or no role claimed: viewer."""
+        """A signed-in user's role: from the users file, or with single sign-on from the provider's claims. With
+        one shared password (ours, or Panel's own --basic-auth under `panel serve`), everyone is a lead. A name the
+        file no longer has, or no role claimed: viewer."""
         s = self.settings
         if s.oidc_issuer:
             return users.claimed_role((claims or {}).get(s.oidc_role_claim), s.oidc_role_prefix)
@@ -128,7 +129,7 @@ class FraudApp:
                 log.error("cannot read the users file: %s", exc)
                 user = None
             return user.role if user else "viewer"
-        return "lead" if s.ui_password else "viewer"
+        return "lead"
 
     def status(self, actor: Actor | str | None = None) -> dict:
         """What `fraud-app status` shows: the database, its transactions, the model in use, the current (or

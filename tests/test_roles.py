@@ -146,3 +146,13 @@ def test_single_sign_on_needs_its_client_and_excludes_passwords(tmp_path):
     with pytest.raises(ConfigError, match="set one of them"):
         load_settings(environ={**env, "FRAUD_APP_UI_PASSWORD": "x", "FRAUD_APP_OIDC_CLIENT_ID": "a",
                                "FRAUD_APP_OIDC_CLIENT_SECRET": "b"})
+
+
+def test_a_shared_password_makes_everyone_a_lead(trained, tmp_path):
+    # ours (FRAUD_APP_UI_PASSWORD), or Panel's own --basic-auth under `panel serve`, which sets neither
+    for settings in ({"ui_password": "one shared password"}, {}):
+        app = app_of(trained, tmp_path / str(len(settings)), **settings)
+        try:
+            assert app.role_of("whoever") == "lead"
+        finally:
+            app.close()
