@@ -9,13 +9,14 @@ from fraud_app.store import Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "a long enough password"
+VIEWER = "<i>vic</i>"  # a name that is markup: shown as it is, never rendered
 
 
 @pytest.fixture(scope="module")
 def team(trained, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("team")
     users = tmp / "users.json"
-    for name, role in (("vic", "viewer"), ("ana", "analyst"), ("lee", "lead")):
+    for name, role in ((VIEWER, "viewer"), ("ana", "analyst"), ("lee", "lead")):
         subprocess.run([str(BIN / "fraud-app"), "user", "add", name, "--role", role, "--password-stdin", "--file",
                         str(users)], input=PASSWORD + "\n", text=True, check=True, env=cli_env(tmp), cwd=tmp,
                        capture_output=True)
@@ -38,9 +39,9 @@ def train(page) -> None:
 
 
 def test_each_role_in_the_browser(team, page):
-    sign_in(page, team.url, "vic")
+    sign_in(page, team.url, VIEWER)
     confirm_first_alert(page)
-    page.get_by_text("Not decided: vic (viewer) may not decide cases: that needs the analyst role").wait_for(
+    page.get_by_text(f"Not decided: {VIEWER} (viewer) may not decide cases: that needs the analyst role").wait_for(
         timeout=60_000)
 
     sign_in(page, team.url, "ana")
@@ -58,6 +59,6 @@ def test_each_role_in_the_browser(team, page):
     with Store(team.db) as store:
         rows = store.cursor().execute("SELECT actor, action, entity FROM audit_log WHERE action IN "
                                       "('refused', 'case') ORDER BY audit_id").fetchall()
-    assert ("vic", "refused", "decide") in rows and ("ana", "refused", "train") in rows
+    assert (VIEWER, "refused", "decide") in rows and ("ana", "refused", "train") in rows
     assert any(actor == "ana" and action == "case" for actor, action, _ in rows)
     assert not any(actor == "lee" and action == "refused" for actor, action, _ in rows)

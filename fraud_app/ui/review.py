@@ -14,6 +14,7 @@ from ..scoring import reason_line
 from ..store import cases
 from .view import View
 from .downloads import csv_download
+from .safe import plain
 
 PAGE_SIZE = 25
 # What an analyst decides on comes first; where it happened after.
@@ -142,7 +143,7 @@ class ReviewView(View):
                    csv_download(self.flagged_cases, "flagged_cases.csv", "Export flagged cases", width=190)),
             filters,
             pn.Row(*buttons, self._note, sizing_mode="stretch_width"),
-            pn.pane.Markdown(self.param.message),
+            pn.pane.Markdown(pn.bind(plain, self.param.message)),  # a refusal names the user
             self._table,
             self._pager(),
             sizing_mode="stretch_width",
