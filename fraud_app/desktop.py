@@ -27,7 +27,7 @@ from tornado.web import RequestHandler
 
 from .application import FraudApp
 from .config import Settings
-from .local import DIRECT as _DIRECT, Credentials, local_url, published, write_private as _write_private
+from .local import DIRECT, Credentials, local_url, published, write_private
 from .store import StoreLockedError
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def api_token(settings: Settings) -> str:
     if path.is_file() and (token := path.read_text(encoding="utf-8").strip()):
         return token
     token = secrets.token_urlsafe(32)
-    _write_private(path, token + "\n")
+    write_private(path, token + "\n")
     return token
 
 
@@ -62,7 +62,7 @@ def running(settings: Settings) -> dict | None:
     """The desktop app serving this database, if one answers; None otherwise (a stale file is ignored)."""
     try:
         info = json.loads(instance_path(settings).read_text(encoding="utf-8"))
-        with _DIRECT.open(f"http://{ADDRESS}:{int(info['port'])}/desktop/ping", timeout=5) as reply:
+        with DIRECT.open(f"http://{ADDRESS}:{int(info['port'])}/desktop/ping", timeout=5) as reply:
             answer = json.loads(reply.read())
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -188,7 +188,7 @@ def _run(app: FraudApp, browser: bool) -> int:
     server = _serve(app, secret, instance, setup, cli)
     url = f"http://{ADDRESS}:{settings.port}/?token={secret}"
     path = instance_path(settings)
-    _write_private(path, json.dumps({"instance": instance, "port": settings.port, "url": url, "pid": os.getpid()}))
+    write_private(path, json.dumps({"instance": instance, "port": settings.port, "url": url, "pid": os.getpid()}))
     try:
         with published(settings.db_path, cli, local_url(ADDRESS, settings.port)):
             _show(url, browser)

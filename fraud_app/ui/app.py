@@ -148,15 +148,7 @@ def _auth(settings: Settings) -> dict:
         return oidc_options(settings)
     if not (settings.ui_password or settings.ui_users):
         return {}
-    from fraud_app.config import ConfigError
     from fraud_app.ui.auth import ThrottledAuthProvider
-    from fraud_app.users import UsersFileError, load
-
-    if settings.ui_users:
-        try:
-            load(settings.ui_users)  # no one could sign in with a missing or broken file: say so now
-        except UsersFileError as exc:
-            raise ConfigError(f"ui_users: {exc}") from None
 
     provider = ThrottledAuthProvider(password=settings.ui_password, users_file=settings.ui_users,
                                      window=settings.auth_window,
