@@ -50,15 +50,17 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
     built: dict[str, tuple[pn.viewable.Viewer, pn.viewable.Viewable]] = {}
 
     def show(name: str) -> None:
-        # Each view is built on its first visit and then kept: a session opens fast, and rendering a view
-        # again would leave its old bound functions re-querying on every change. Views out of sight
-        # skip redrawing until shown again (ui/view.py).
+        # Each view is built on its first visit and then kept on the page, hidden while another is shown:
+        # going back to it sends one property, where putting it back would render all its plots again on
+        # the server's one event loop, which the REST API shares. Views out of sight skip redrawing until
+        # shown again (ui/view.py).
         if name not in built:
             view = VIEWS[name](data_store=data)
             built[name] = view, pn.panel(view)
-        for other, (view, _) in built.items():
+            page.append(built[name][1])
+        for other, (view, shown) in built.items():
             view.on_screen = other == name
-        page.objects = [built[name][1]]
+            shown.visible = other == name
 
     show(nav.value)
     nav.param.watch(lambda event: show(event.new), "value")
