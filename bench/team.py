@@ -10,6 +10,10 @@ data/fraud.duckdb, made first if there is none; --home names another ready home)
   Each is timed from the moment it was due, so a stalled server cannot hide the queue it causes, and from the
   moment it was sent (mostly the server's part: a client thread sends as soon as it is free).
 
+The browsers stand in for the analysts' own computers. Here they share the server's 2 cores, so they run at a
+lower CPU priority (--browsers-nice, 10 by default; 0 for none): ten pages rendering plots would otherwise take
+the CPU the server needs. The server and the REST load keep the usual priority.
+
 Monitoring's content includes the drift result, so its first open includes computing drift in the background.
 
 The warm-up is each session's sign-in and first pass through every view (the views are built then; the REST
@@ -280,6 +284,7 @@ def run(args) -> dict:
         loader = spawn.Process(target=rest_load, args=(port, token, args.rate, stop, out))
         loader.start()
         try:
+            os.nice(args.browsers_nice)  # this process and the browsers it starts; the server and load are running
             opens, team, logged = asyncio.run(team_at_work(f"http://127.0.0.1:{port}/", users, args.seconds,
                                                            args.pause, lambda: cpu_seconds(server.pid), log))
         finally:
@@ -298,7 +303,8 @@ def run(args) -> dict:
 
 
 def report(args, opens, team, results, memory, problems, at_close, load_before) -> bool:
-    print(f"\n{args.sessions} sessions, {args.pause:g} s on each view; {args.rate:g} REST req/s; "
+    print(f"\n{args.sessions} sessions (browsers at nice {args.browsers_nice}), {args.pause:g} s on each view; "
+          f"{args.rate:g} REST req/s; "
           f"{args.seconds:g} s measured after the warm-up\n\nwarm-up: sign-in and first open of each view (s)")
     views_report(opens, "first")
     print("\nmeasured window: each open, from the click to the view's content (s)")
@@ -325,6 +331,8 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--rate", type=float, default=100, help="REST requests a second")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds a session looks at a view before the next")
+    parser.add_argument("--browsers-nice", type=int, default=10,
+                        help="CPU priority of the browsers (nice); they stand in for other computers")
     parser.add_argument("--log", type=Path, help="keep the server's log in this file")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]  # others' work on the machine, for the conditions line

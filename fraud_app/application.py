@@ -35,6 +35,7 @@ from .access import SCOPES
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
+POINTS_FRESH = 60.0  # seconds the all-transactions raster's points are used before new scores are looked for
 ENV_TOKEN_NAME = "api-token"  # the actor FRAUD_APP_API_TOKEN stands for: an admin token
 TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -74,7 +75,7 @@ class FraudApp:
         self._starting = threading.Lock()  # demo data and live scoring are set up once
         self._lock = threading.Lock()  # the caches below
         self._explainers: dict[tuple[str, str], tuple[str, Detector]] = {}
-        self._points: dict[tuple, pd.DataFrame] = {}
+        self._points: dict[str, pd.DataFrame] = {}
         self._token_table: tuple[dict[str, Actor], dict[str, str], bool] = ({}, {}, False)
         self._load_tokens()
         self._opened = time.monotonic()
@@ -449,12 +450,17 @@ class FraudApp:
     def score_points(self, version: str) -> pd.DataFrame:
         """Time, amount and score of the scored payments within usual_times, for the all-transactions raster;
         attrs: "window" (usual_times), "left_out" (how many it left out) and "top" (the amount axis' usual top).
-        Sessions share one copy (three numpy columns, ~40 MB at 1.75M rows), reloaded when the version or the
-        row count changes."""
-        key = (version, queries.transaction_count(self.store))
+        Sessions share one copy (three numpy columns, ~40 MB at 1.75M rows), loaded again for another version,
+        or when the version scored more payments and the copy is a minute old: with the API scoring all the
+        time, loading it for each payment opened would cost each a second."""
         with self._lock:
-            if key in self._points:
-                return self._points[key]
+            held = self._points.get(version)
+            if held is not None and time.monotonic() - held.attrs["loaded"] < POINTS_FRESH:
+                return held
+        count = queries.scored_count(self.store, version)
+        if held is not None and held.attrs["count"] == count:
+            held.attrs["loaded"] = time.monotonic()
+            return held
         frame = pd.DataFrame(investigate.score_points(self.store, version), copy=False)
         window, left_out = None, 0
         if len(frame):
@@ -463,11 +469,11 @@ class FraudApp:
             left_out = int(len(frame) - inside.sum())
             if left_out:  # rare, so the columns are copied only then
                 frame = frame[inside].reset_index(drop=True)
-        frame.attrs.update(window=window, left_out=left_out,
+        frame.attrs.update(window=window, left_out=left_out, count=count, loaded=time.monotonic(),
                            top=1.1 * float(np.quantile(frame["amount"], 0.999)) if len(frame) else 1.0)
         with self._lock:
             self._points.clear()
-            self._points[key] = frame
+            self._points[version] = frame
         return frame
 
     def drift_job(self, version: str, end: dt.date | None = None):

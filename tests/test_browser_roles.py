@@ -164,7 +164,9 @@ def test_the_lead_imports_backs_up_sets_thresholds_trains_promotes_and_rolls_bac
     page.get_by_text("Rolled back: v1 is in use again; live scoring switched.").wait_for(timeout=WAIT)
 
 
-def test_the_audit_log_names_who_did_each_action_and_who_was_refused(team):
+def test_the_audit_log_names_who_did_each_action_and_who_was_refused(team, browser_name):
+    # browser_name parametrizes this test as the browser tests above are: pytest then keeps it after them
+    # (it moves tests with the same session-scoped parameter together, which put this one first in a full run).
     log = team.stop()
     assert "Traceback" not in log
     with Store(team.db) as store:

@@ -6,20 +6,21 @@ import json
 import shutil
 from fractions import Fraction
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 import pytest
+from bokeh.events import RangesUpdate
 from playwright.sync_api import expect
 
 from conftest import Server, copy_of, run_cli
-from fraud_app import features, registry, scoring
+from fraud_app import application, features, registry, scoring
 from fraud_app.application import FraudApp
 from fraud_app.config import Settings
 from fraud_app.store import Store, cases, investigate, scores
 from fraud_app.ui import investigate as view_module
 from fraud_app.ui.datastore import DataStore
-from fraud_app.ui.investigate import InvestigateView, bin_scores
+from fraud_app.ui.charts import AllChart, bin_scores
+from fraud_app.ui.investigate import InvestigateView
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def test_the_raster_columns_are_every_scored_payment(store):
     assert points["amount"].sum() == pytest.approx(total) and points["time"].dtype.kind == "M"
 
 
-def test_the_raster_cache_is_one_per_process_and_follows_the_row_count(scored, tmp_path):
+def test_the_raster_cache_is_one_per_process_and_follows_new_scores_after_a_minute(scored, tmp_path):
     db = tmp_path / "e.duckdb"
     shutil.copy(scored[1], db)
     app = FraudApp(Settings(home=scored[0], db=db))
@@ -116,6 +117,8 @@ def test_the_raster_cache_is_one_per_process_and_follows_the_row_count(scored, t
         now = dt.datetime(2030, 1, 1)
         scores.insert_scored(store, [("new", now, "C1", "T1", 12.5, "EUR", None, "pos", None)],
                              [("new", "v1", 0.5, 50, "medium", "review", "[]", now)])
+        assert app.score_points("v1") is first  # within its minute: new scores wait
+        first.attrs["loaded"] -= application.POINTS_FRESH  # a minute on
         again = app.score_points("v1")
         assert again is not first and len(again) + again.attrs["left_out"] == len(first) + 1
         assert again.attrs["left_out"] == 1  # 2030, years after the rest: counted, not drawn
@@ -176,9 +179,9 @@ def test_binning_nothing_gives_empty_cells():
 def test_the_all_transactions_view_bins_the_payments_again_when_zoomed(app, store):
     points = app.score_points("v1")
     top = points.attrs["top"]
-    plot = hv.renderer("bokeh").get_plot(view_module._all_plot(points, hv.streams.Pipe(data=[]), top))
-    source = next(p.handles["source"] for p in plot.subplots.values() if "payments" in p.handles["source"].data)
-    zoom = next(s for s in plot.streams if isinstance(s, hv.streams.RangeXY))
+    chart = AllChart()
+    chart.show(chart.prepare(points, None))
+    source = chart.source
 
     def drawn() -> tuple[int, float]:
         payments, means = source.data["payments"][0], source.data["image"][0]
@@ -189,10 +192,11 @@ def test_the_all_transactions_view_bins_the_payments_again_when_zoomed(app, stor
     n, mean = one(store, sql, 0, top, dt.datetime(1900, 1, 1), dt.datetime(2100, 1, 1))[0]
     assert drawn() == (n, pytest.approx(mean))  # at first: every payment up to the amount axis' top
     day = points["time"].iloc[len(points) // 2].normalize()
-    zoom.event(x_range=(day.to_datetime64(), (day + dt.timedelta(days=1)).to_datetime64()), y_range=(10.0, 100.0))
+    ms = day.value // 1_000_000  # Bokeh's time axis counts milliseconds
+    chart.figure._trigger_event(RangesUpdate(chart.figure, x0=ms, x1=ms + 86_400_000, y0=10.0, y1=100.0))
     n, mean = one(store, sql, 10.0, 100.0, day.to_pydatetime(), (day + dt.timedelta(days=1)).to_pydatetime())[0]
     assert 0 < n < len(points) and drawn() == (n, pytest.approx(mean))
-    assert source.data["x"][0] == day.to_datetime64() and source.data["dh"][0] == 90.0  # the cells span the view
+    assert source.data["x"][0] == ms and source.data["dh"][0] == 90.0  # the cells span the view
 
 
 def _bulk(store: Store, models_dir, tid: str) -> tuple[list, list, list]:
@@ -246,7 +250,7 @@ def test_the_view_builds_and_follows_the_focus(app, store):
     shown = _texts(root)
     assert f"Transaction {tid}" in shown and row["customer_id"] in shown and row["terminal_id"] in shown
     reasons = app.explain(tid)
-    assert list(view._why.object.data["text"]) == [r["text"] for r in reasons][::-1]  # top reason drawn on top
+    assert list(view._why.source.data["text"]) == [r["text"] for r in reasons][::-1]  # top reason drawn on top
     table = view._card_table
     at = list(table.value["transaction_id"]).index(tid)
     assert table.page == at // view_module.PAGE_SIZE + 1  # the page that holds it, where it is highlighted

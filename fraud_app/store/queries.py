@@ -30,6 +30,10 @@ def transaction_count(store: Store) -> int:
     return store.cursor().execute("SELECT count(*) FROM transactions").fetchone()[0]
 
 
+def scored_count(store: Store, version: str) -> int:
+    return store.cursor().execute("SELECT count(*) FROM scores WHERE model_version = ?", [version]).fetchone()[0]
+
+
 def imports(store: Store, limit: int = 20) -> list[tuple]:
     return store.cursor().execute(
         "SELECT import_id, finished_at, source, actor, rows_imported, rows_rejected FROM imports "

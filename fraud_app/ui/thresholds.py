@@ -78,8 +78,15 @@ class ThresholdPanel(Viewer):
                                  sizing_mode="stretch_width")
 
     def _save_thresholds(self, *_) -> None:
+        app, who = self.data_store.app, self.data_store.actor
+        try:
+            app.allow(who, "thresholds")  # refused in words whether or not there is a threshold to save
+        except Forbidden as exc:
+            self.message = f"Not saved: {exc}."
+            return
         o = self._outcome()
         if o is None:
+            self.message = "Not saved: this version has no test window to set a threshold on."
             return
         row = registry.models.get_version(self.data_store.store, self.version)
         review = float(o.threshold)

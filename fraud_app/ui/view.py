@@ -1,6 +1,11 @@
 """The base of views that redraw when the DataStore changes."""
 from __future__ import annotations
 
+import asyncio
+from functools import partial
+from typing import Any, Callable
+
+import panel as pn
 import param
 from panel.viewable import Viewer
 
@@ -19,6 +24,7 @@ class View(Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._stale = False
+        self._asked = 0
         self.data_store.param.watch(self._changed, list(self.follows))
         self.param.watch(self._moved, "on_screen")
 
@@ -32,3 +38,24 @@ class View(Viewer):
         if event.new and self._stale:
             self._stale = False
             self.drawn += 1
+
+    def later(self, fetch: Callable[[], Any], show: Callable[[Any], None]) -> None:
+        """fetch() in a worker thread, then show(its result) on the session's event loop. That loop serves every
+        session and the REST API: the queries run off it (DuckDB lets go of it while it works), and only putting
+        the results on screen runs on it. Of overlapping calls only the last one shows. Outside a served session
+        (tests, benchmarks), both at once."""
+        self._asked += 1
+        asked, doc = self._asked, pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            show(fetch())
+            return
+
+        def shown(found: Any) -> None:
+            if asked == self._asked:
+                show(found)
+
+        async def run() -> None:
+            found = await asyncio.to_thread(fetch)
+            pn.state.execute(partial(shown, found), schedule=True)  # with the document's lock, as Bokeh needs
+
+        pn.state.execute(run)
