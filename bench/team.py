@@ -12,7 +12,8 @@ data/fraud.duckdb, made first if there is none; --home names another ready home)
 
 The browsers stand in for the analysts' own computers. Here they share the server's 2 cores, so they run at a
 lower CPU priority (--browsers-nice, 10 by default; 0 for none): ten pages rendering plots would otherwise take
-the CPU the server needs. The server and the REST load keep the usual priority.
+the CPU the server needs. The server, the REST load and the timing (this process and Playwright's driver) keep
+the usual priority.
 
 Monitoring's content includes the drift result, so its first open includes computing drift in the background.
 
@@ -117,8 +118,9 @@ async def open_view(page, view: str, turn: int) -> float | None:
 class Team:
     """What the sessions share: the browsers' errors and the measured window, which starts once all are warm."""
 
-    def __init__(self, sessions: int, seconds: float, cpu):
+    def __init__(self, sessions: int, seconds: float, cpu, lag):
         self.sessions, self.seconds, self.cpu, self.warm, self.errors = sessions, seconds, cpu, 0, []
+        self.lag, self.lags = lag, []  # the server's event-loop lag histogram at the window's ends
         self.start = self.until = 0.0
         self.cpu_used: list[tuple[float, float]] = []  # CPU seconds (server, machine) at the window's ends
         self.ready = asyncio.Event()
@@ -129,9 +131,14 @@ class Team:
             self.start = time.monotonic()
             self.until = self.start + self.seconds
             self.cpu_used.append(self.cpu())
+            self.lags.append(await asyncio.to_thread(self.lag))
             asyncio.get_running_loop().call_later(self.seconds, lambda: self.cpu_used.append(self.cpu()))
+            asyncio.get_running_loop().call_later(self.seconds, lambda: asyncio.ensure_future(self._lag_at_end()))
             self.ready.set()
         await self.ready.wait()
+
+    async def _lag_at_end(self) -> None:
+        self.lags.append(await asyncio.to_thread(self.lag))
 
 
 async def session(browser, url: str, k: int, user: str, password: str, team: Team, pause: float) -> list[tuple]:
@@ -158,15 +165,15 @@ async def session(browser, url: str, k: int, user: str, password: str, team: Tea
     return opens
 
 
-async def team_at_work(url: str, users: dict[str, str], seconds: float, pause: float, cpu,
-                       log: Path) -> tuple[list, Team, int]:
+async def team_at_work(url: str, users: dict[str, str], seconds: float, pause: float, cpu, lag,
+                       log: Path, browser: Path) -> tuple[list, Team, int]:
     """Every session's opens, the team (its errors, measured window and CPU use), and how much the server
     had logged when the sessions stopped working (closing a page makes the server log its own noise)."""
     from playwright.async_api import async_playwright
 
-    team = Team(len(users), seconds, cpu)
+    team = Team(len(users), seconds, cpu, lag)
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
+        browser = await p.chromium.launch(executable_path=str(browser), headless=True, args=["--no-sandbox"])
         parts = await asyncio.gather(*(session(browser, url, k, u, pw, team, pause)
                                        for k, (u, pw) in enumerate(users.items())))
         logged = log.stat().st_size
@@ -202,6 +209,14 @@ def serve(home: Path, users_file: Path, token: str) -> tuple[subprocess.Popen, i
     return server, port
 
 
+def chromium(home: Path, nice: int) -> Path:
+    """Chromium at the given CPU priority (the timing, in this process and Playwright's driver, keeps its own)."""
+    path = home / "chromium"
+    path.write_text(f'#!/bin/sh\nexec nice -n {int(nice)} /usr/bin/chromium "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """CPU time so far: the server process's (all its threads), and the whole machine's busy time."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -209,6 +224,27 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     machine = Path("/proc/stat").read_text().splitlines()[0].split()[1:9]
     busy = sum(int(x) for i, x in enumerate(machine) if i not in (3, 4))  # all but idle and iowait
     return (int(fields[11]) + int(fields[12])) / tick, busy / tick
+
+
+def loop_lag(port: int, token: str) -> dict[float, float]:
+    """The server's event-loop lag histogram from /metrics: timer ticks by upper bound in seconds (cumulative)."""
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"})
+    text = urllib.request.urlopen(request, timeout=60).read().decode()
+    found = re.findall(r'^fraud_app_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M)
+    return {float(le): float(n) for le, n in found}
+
+
+def lag_report(lags: list[dict[float, float]]) -> None:
+    if len(lags) < 2:
+        return
+    ticks = {le: lags[1][le] - lags[0].get(le, 0.0) for le in lags[1]}
+    total = ticks[float("inf")] or 1
+    worst = min((le for le, n in ticks.items() if n == ticks[float("inf")]), default=float("inf"))
+    print(f"server event loop in the window: {total:,.0f} timer ticks; late by more than 25 ms: "
+          f"{100 * (1 - ticks[0.025] / total):.2f}%, more than 100 ms: {100 * (1 - ticks[0.1] / total):.2f}%; "
+          f"the latest within {worst:g} s")
 
 
 def peak_rss(pid: int) -> float:
@@ -284,9 +320,10 @@ def run(args) -> dict:
         loader = spawn.Process(target=rest_load, args=(port, token, args.rate, stop, out))
         loader.start()
         try:
-            os.nice(args.browsers_nice)  # this process and the browsers it starts; the server and load are running
             opens, team, logged = asyncio.run(team_at_work(f"http://127.0.0.1:{port}/", users, args.seconds,
-                                                           args.pause, lambda: cpu_seconds(server.pid), log))
+                                                           args.pause, lambda: cpu_seconds(server.pid),
+                                                           lambda: loop_lag(port, token), log,
+                                                           chromium(home, args.browsers_nice)))
         finally:
             stop.set()
             results = out.get(timeout=120)
@@ -311,6 +348,7 @@ def report(args, opens, team, results, memory, problems, at_close, load_before) 
     views_met = views_report(opens, "loop")
     print()
     rest_met = rest_report(results, team.start, team.until)
+    lag_report(team.lags)
     (server0, machine0), (server1, machine1) = team.cpu_used
     print(f"CPU in the window: the server {100 * (server1 - server0) / args.seconds:.0f}% of a core, the machine "
           f"{100 * (machine1 - machine0) / args.seconds / os.cpu_count():.0f}% of its {os.cpu_count()} cores "

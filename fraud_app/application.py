@@ -24,6 +24,7 @@ from . import backup as backup_folders
 from .access import Actor, Forbidden
 from .config import Settings
 from .detector import Detector
+from .heap import Heap
 from .importer import ImportReport
 from .jobs import Jobs
 from .live import LiveScorer, NoModelError
@@ -76,6 +77,7 @@ class FraudApp:
         self._lock = threading.Lock()  # the caches below
         self._explainers: dict[tuple[str, str], tuple[str, Detector]] = {}
         self._points: dict[str, pd.DataFrame] = {}
+        self.heap = Heap()  # the garbage collector's view of the sessions' objects (serve only)
         self._token_table: tuple[dict[str, Actor], dict[str, str], bool] = ({}, {}, False)
         self._load_tokens()
         self._opened = time.monotonic()

@@ -2,6 +2,7 @@
 Monitoring view (Prometheus' histogram buckets are too coarse for percentiles)."""
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import defaultdict, deque
 
@@ -23,6 +24,10 @@ class Metrics:
                                  registry=self.registry)
         self.requests = Counter("fraud_app_http_requests_total", "API requests by route and status",
                                 ["route", "status"], registry=self.registry)
+        self.loop_lag = Histogram(
+            "fraud_app_event_loop_lag_seconds", "How late the server's event loop ran a timer due every 50 ms: "
+            "how long it was busy with one thing, while every session and API request waited",
+            buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5), registry=self.registry)
         self._durations: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=LATENCY_WINDOW))
         self._lock = threading.Lock()
 
@@ -41,3 +46,11 @@ class Metrics:
             p50, p95, p99 = np.percentile(1000 * np.array(recent[route]), [50, 95, 99])
             out[route] = {"count": len(recent[route]), "p50": float(p50), "p95": float(p95), "p99": float(p99)}
         return out
+
+    async def watch_loop(self, every: float = 0.05) -> None:
+        """Measures loop_lag for as long as the server's event loop runs (started by the server on it)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + every
+            await asyncio.sleep(every)
+            self.loop_lag.observe(max(0.0, loop.time() - due))

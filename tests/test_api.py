@@ -1,5 +1,6 @@
 """The REST API over real HTTP, against `fraud-app serve` and `panel serve --plugins fraud_app.api`."""
 import json
+import re
 import time
 
 import pytest
@@ -144,6 +145,8 @@ def test_health_model_openapi_metrics(server):
     for name in ("fraud_app_scores_total", "fraud_app_flagged_total", "fraud_app_score_latency_seconds_bucket",
                  'fraud_app_http_requests_total{route="/api/v1/score",status="200"}'):
         assert name in metrics
+    lag = re.search(r"^fraud_app_event_loop_lag_seconds_count (\S+)$", metrics, re.M)
+    assert lag and float(lag.group(1)) > 0  # the server watches its event loop while it serves
 
 
 @pytest.mark.slow

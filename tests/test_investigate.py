@@ -184,7 +184,7 @@ def test_the_all_transactions_view_bins_the_payments_again_when_zoomed(app, stor
     source = chart.source
 
     def drawn() -> tuple[int, float]:
-        payments, means = source.data["payments"][0], source.data["image"][0]
+        payments, means = (source.data[name][0].astype(np.float64) for name in ("payments", "image"))
         return int(payments.sum()), float(np.nansum(payments * means) / payments.sum())
 
     sql = ("SELECT count(*), avg(s.fraud_probability) FROM transactions t JOIN scores s USING (transaction_id) "

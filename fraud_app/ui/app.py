@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import panel as pn
 from panel.theme.fast import Fast
+from tornado.ioloop import IOLoop
 
 from fraud_app.access import Actor
 from fraud_app.application import FraudApp, served_app
@@ -58,6 +59,7 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
             view = VIEWS[name](data_store=data)
             built[name] = view, pn.panel(view)
             page.append(built[name][1])
+            _settle(app)
         for other, (view, shown) in built.items():
             view.on_screen = other == name
             shown.visible = other == name
@@ -66,6 +68,9 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
     nav.param.watch(lambda event: show(event.new), "value")
     # A row clicked in any table opens its transaction in Investigate.
     data.param.watch(lambda event: event.new and setattr(nav, "value", "Investigate"), "focus")
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:  # served
+        pn.state.onload(app.heap.settled)
+        pn.state.on_session_destroyed(lambda context: app.heap.page_closed(IOLoop.current()))
     refresh = pn.widgets.Button(name="Refresh", button_type="light", sizing_mode="stretch_width")
     refresh.on_click(lambda event: data.refresh())
     return pn.template.FastListTemplate(
@@ -78,7 +83,17 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
         accent="#1f5fa8",
         font=SYSTEM_FONT,
         sidebar_width=220,
+        # Panel's busy spinner follows every session's events at once: with ten analysts each event sent a
+        # change to all ten pages, a good part of the server's work.
+        busy_indicator=None,
     )
+
+
+def _settle(app: FraudApp) -> None:
+    """Once the page's new view has its models, they live on: out of the garbage collector's sight."""
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        doc.add_next_tick_callback(app.heap.settled)
 
 
 def _signed_in(data: DataStore) -> list:
@@ -122,6 +137,8 @@ def serve(app: FraudApp, show: bool = True) -> None:
                       extra_patterns=api.routes(app, cli) + _favicon(prefix), prefix=prefix, start=False,
                       http_server_kwargs=server_limits(settings), **_auth(settings))
     server.start()
+    server.io_loop.add_callback(app.metrics.watch_loop)
+    app.heap.settled()  # the app as started lives on
     try:
         with published(settings.db_path, cli, local_url(settings.address, server.port, prefix)):
             server.io_loop.start()

@@ -1,7 +1,7 @@
-"""Investigate's charts, drawn with Bokeh directly. Each figure is made once per session; a new transaction
-only replaces the data of its sources. Each chart splits its work in two: `prepare` (pure, any thread) turns
-query results into columns, and `show` (the session's event loop) puts them in. Re-rendering whole plots on
-the one event loop, which the REST API shares, held every other session and request up for a second."""
+"""Charts drawn with Bokeh directly. Each figure is made once per session; new data only replaces what its
+sources hold. Each chart splits its work in two: `prepare` (pure, any thread) turns query results into columns,
+and `show` (the session's event loop) puts them in. Re-rendering whole plots on the one event loop, which every
+session and the REST API share, held them all up for a second."""
 from __future__ import annotations
 
 import asyncio
@@ -19,7 +19,7 @@ GREY, BLUE, ORANGE, RED, GREEN = "#90a4ae", "#1f5fa8", "#ef6c00", "#c62828", "#2
 CELLS = (300, 400)  # rows (amount) and columns (time) of the all-transactions view, a cell a pixel or two
 
 
-def _figure(**options) -> figure:
+def new_figure(**options) -> figure:
     options = {"sizing_mode": "stretch_width", "toolbar_location": "above", "tools": "xpan,xwheel_zoom,reset,save",
                **options}
     fig = figure(**options)
@@ -28,7 +28,7 @@ def _figure(**options) -> figure:
     return fig
 
 
-def _legend_above(fig: figure) -> None:
+def legend_above(fig: figure) -> None:
     legend = fig.legend[0]
     legend.orientation, legend.click_policy = "horizontal", "hide"
     legend.border_line_alpha, legend.margin, legend.padding = 0, 0, 2
@@ -56,7 +56,7 @@ class ReasonsChart:
 
     def __init__(self):
         self.source = ColumnDataSource({"text": [], "contribution": [], "colour": [], "shown": []})
-        self.figure = _figure(y_range=FactorRange(), height=220, tools="", toolbar_location=None,
+        self.figure = new_figure(y_range=FactorRange(), height=220, tools="", toolbar_location=None,
                               title="Why this score: top reasons",
                               x_axis_label="pushes the score up (log-odds)")
         self.figure.hbar(y="text", right="contribution", height=0.75, color="colour", source=self.source)
@@ -93,14 +93,14 @@ class CardChart:
     def __init__(self):
         empty = {"x": [], "y": [], **{c: [] for c in self.HOVER}}
         self.sources = {name: ColumnDataSource(dict(empty)) for name in ["line", *self.LAYERS]}
-        self.figure = fig = _figure(x_axis_type="datetime", height=320, y_axis_label="amount")
+        self.figure = fig = new_figure(x_axis_type="datetime", height=320, y_axis_label="amount")
         fig.line("x", "y", source=self.sources["line"], color="#cfd8dc", line_width=1)
         drawn = [fig.scatter("x", "y", source=self.sources[name], legend_label=name, **style)
                  for name, style in self.LAYERS.items()]
         fig.add_tools(HoverTool(renderers=drawn, formatters={"@x": "datetime"}, tooltips=[
             ("time", "@x{%F %T}"), ("amount", "@y{0,0.00}"), ("transaction", "@transaction_id"),
             ("terminal", "@terminal_id"), ("score", "@score{0.000}")]))
-        _legend_above(fig)
+        legend_above(fig)
 
     @classmethod
     def prepare(cls, card: pd.DataFrame, current: str, customer_id: str) -> dict:
@@ -124,7 +124,7 @@ class TerminalChart:
 
     def __init__(self):
         self.sources = {name: ColumnDataSource({"x": [], "y": []}) for name in ["payments", *self.LAYERS, "share"]}
-        self.figure = fig = _figure(x_axis_type="datetime", height=320, y_axis_label="payments per day")
+        self.figure = fig = new_figure(x_axis_type="datetime", height=320, y_axis_label="payments per day")
         fig.extra_y_ranges = {"share": Range1d(0, 5)}
         fig.add_layout(LinearAxis(y_range_name="share", axis_label="fraud share, 30 days (%)"), "right")
         fig.step("x", "y", source=self.sources["payments"], mode="center", color=GREY, legend_label="payments")
@@ -134,7 +134,7 @@ class TerminalChart:
                  line_width=1.5, legend_label="fraud share, 30d")
         fig.add_tools(HoverTool(renderers=drawn, formatters={"@x": "datetime"},
                                 tooltips=[("day", "@x{%F}"), ("payments", "@y")]))
-        _legend_above(fig)
+        legend_above(fig)
 
     @staticmethod
     def prepare(days: pd.DataFrame, row: dict) -> dict:
@@ -186,7 +186,7 @@ class AllChart:
         self.source = ColumnDataSource({"image": [], "payments": [], "x": [], "y": [], "dw": [], "dh": []})
         self.here = ColumnDataSource({"x": [], "y": []})
         mapper = EqHistColorMapper(palette=Plasma256, nan_color=(0, 0, 0, 0))
-        self.figure = fig = _figure(x_axis_type="datetime", height=380, y_axis_label="amount",
+        self.figure = fig = new_figure(x_axis_type="datetime", height=380, y_axis_label="amount",
                                     x_range=Range1d(0, 1), y_range=Range1d(0, 1),
                                     tools="pan,wheel_zoom,box_zoom,reset,save")
         image = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper, source=self.source)
@@ -195,7 +195,7 @@ class AllChart:
         fig.scatter("x", "y", source=self.here, color="#00e5ff", size=16, fill_alpha=0, line_width=3)
         fig.add_tools(HoverTool(renderers=[image], formatters={"$x": "datetime"}, tooltips=[
             ("time", "$x{%F %H:%M}"), ("amount", "$y{0,0.00}"), ("mean score", "@image{0.000}"),
-            ("payments", "@payments")]))
+            ("payments", "@payments{0,0}")]))
         fig.on_event(RangesUpdate, self._moved)
         self._asked = None
 
@@ -215,8 +215,9 @@ class AllChart:
             y0, y1 = 0, top
         counts, means = bin_scores(times, points["amount"].to_numpy(), points["score"].to_numpy(),
                                    (x0, x1), (y0, y1), CELLS)
-        return {"image": [means], "payments": [counts.astype(np.int32)], "x": [x0 / 1000], "y": [y0],
-                "dw": [(x1 - x0) / 1000], "dh": [y1 - y0]}
+        # Single precision halves what each session is sent (Bokeh sends the arrays as they are).
+        return {"image": [means.astype(np.float32)], "payments": [counts.astype(np.float32)], "x": [x0 / 1000],
+                "y": [y0], "dw": [(x1 - x0) / 1000], "dh": [y1 - y0]}
 
     def prepare(self, points: pd.DataFrame | None, row: dict | None) -> dict:
         """For a new transaction: its marker, and the image again if the points or the amount axis changed."""

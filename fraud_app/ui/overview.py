@@ -2,21 +2,115 @@
 terminals and cards with the most alerts."""
 from __future__ import annotations
 
-import hvplot.pandas  # noqa: F401  (registers .hvplot)
+import numpy as np
 import pandas as pd
 import panel as pn
+from bokeh.models import ColumnDataSource, HoverTool, Range1d
 
+from .charts import GREY, RED, legend_above, new_figure
 from .downloads import csv_download
 from .view import View
 
+BLUE = "#1f5fa8"
 CARD = dict(font_size="24pt", title_size="10pt")
+NUMBERS = {  # KPI: its name on screen, format, colour
+    "transactions": ("Transactions", "{value:,.0f}", None), "alerts": ("Alerts", "{value:,.0f}", None),
+    "alert_rate": ("Alert rate", "{value:.2f}%", None), "frauds": ("Confirmed fraud", "{value:,.0f}", None),
+    "fraud_caught": ("Fraud amount caught", "{value:,.0f}", "#2e7d32"),
+    "fraud_missed": ("Fraud amount missed", "{value:,.0f}", RED)}
+WORDS = {"terminal_id": "Terminal", "customer_id": "Card", "transactions": "Payments", "alerts": "Alerts",
+         "frauds": "Confirmed fraud", "top_score": "Highest score", "alert_amount": "Amount in alerts"}
+TOPS = {"terminal_id": ("Terminals with the most alerts", "top_terminals.csv"),
+        "customer_id": ("Cards with the most alerts", "top_cards.csv")}
 
 
-def _money(value: float) -> str:
-    return f"{value:,.0f}"
+class DailyChart:
+    """Alerts and confirmed fraud per day."""
+
+    def __init__(self):
+        self.source = ColumnDataSource({"day": [], "alerts": [], "frauds": []})
+        self.figure = fig = new_figure(x_axis_type="datetime", height=280, y_axis_label="per day",
+                                       title="Alerts and confirmed fraud per day")
+        lines = [fig.line("day", column, source=self.source, color=colour, line_width=2, legend_label=name)
+                 for column, name, colour in (("alerts", "alerts", BLUE), ("frauds", "confirmed fraud", RED))]
+        fig.add_tools(HoverTool(renderers=lines[:1], mode="vline", formatters={"@day": "datetime"},
+                                tooltips=[("day", "@day{%F}"), ("alerts", "@alerts{0,0}"),
+                                          ("confirmed fraud", "@frauds{0,0}")]))
+        legend_above(fig)
+
+    @staticmethod
+    def prepare(daily: pd.DataFrame) -> dict:
+        return {"day": pd.to_datetime(daily["day"]).to_numpy(), "alerts": daily["alerts"].to_numpy(),
+                "frauds": daily["frauds"].to_numpy()}
+
+    def show(self, data: dict) -> None:
+        self.source.data = data
+
+
+class ScoreHistogram:
+    """Payments per band of fraud probability, genuine and fraud stacked, on a log scale."""
+
+    def __init__(self):
+        self.source = ColumnDataSource({k: [] for k in ("x", "width", "floor", "genuine", "total", "band",
+                                                        "n_genuine", "n_fraud")})
+        self.figure = fig = new_figure(y_axis_type="log", height=280, y_range=Range1d(0.5, 10), tools="save",
+                                       x_axis_label="fraud probability", y_axis_label="transactions",
+                                       title="Score distribution (log scale)")
+        bars = [fig.vbar(x="x", width="width", bottom="floor", top="genuine", source=self.source, color=GREY,
+                         legend_label="genuine"),
+                fig.vbar(x="x", width="width", bottom="genuine", top="total", source=self.source, color=RED,
+                         legend_label="fraud")]
+        fig.add_tools(HoverTool(renderers=bars, tooltips=[("probability", "@band"), ("genuine", "@n_genuine{0,0}"),
+                                                          ("fraud", "@n_fraud{0,0}")]))
+        legend_above(fig)
+
+    @staticmethod
+    def prepare(histogram: pd.DataFrame) -> dict:
+        wide = histogram.pivot_table(index="bin", columns="fraud", values="n", fill_value=0).sort_index()
+        genuine = wide[False].to_numpy(float) if False in wide else np.zeros(len(wide))
+        fraud = wide[True].to_numpy(float) if True in wide else np.zeros(len(wide))
+        lower = wide.index.to_numpy(float)
+        width = float(np.min(np.diff(lower))) if len(lower) > 1 else 1.0
+        floor = np.maximum(genuine, 0.5)  # a log axis has no zero: bars stand on 0.5
+        return {"x": lower + width / 2, "width": np.full(len(lower), 0.9 * width), "floor": np.full(len(lower), 0.5),
+                "genuine": floor, "total": floor + fraud, "n_genuine": genuine, "n_fraud": fraud,
+                "band": [f"{a:.2f}–{a + width:.2f}" for a in lower]}
+
+    def show(self, data: dict) -> None:
+        self.source.data = data
+        top = float(np.max(data["total"])) if len(data["total"]) else 10.0
+        self.figure.y_range.update(start=0.5, end=2 * top)
 
 
 class OverviewView(View):
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._notice = pn.pane.Alert("No scores yet: train a model and score the data.", alert_type="info",
+                                     visible=False)
+        self._numbers = {key: pn.indicators.Number(name=name, value=0, format=fmt, **CARD,
+                                                   **({"default_color": colour} if colour else {}))
+                         for key, (name, fmt, colour) in NUMBERS.items()}
+        self._daily, self._histogram = DailyChart(), ScoreHistogram()
+        self._tops = {by: pd.DataFrame(columns=[WORDS[by]]) for by in TOPS}
+        self._tables = {by: pn.widgets.Tabulator(
+            self._tops[by], show_index=False, disabled=True, sizing_mode="stretch_width", height=300,
+            formatters={"Highest score": {"type": "progress", "max": 1, "legend": True, "color": RED},
+                        "Amount in alerts": {"type": "money", "precision": 0}}) for by in TOPS}
+        self._content = pn.Column(
+            pn.FlexBox(*self._numbers.values(), gap="28px"),
+            pn.Row(pn.pane.Bokeh(self._daily.figure, sizing_mode="stretch_width"),
+                   pn.pane.Bokeh(self._histogram.figure, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
+            pn.Row(*(self._top(by) for by in TOPS), sizing_mode="stretch_width"),
+            visible=False, sizing_mode="stretch_width")  # shown with its first figures, not as empty boxes
+        self.param.watch(self._load, "drawn")
+        self._load()
+
+    def _top(self, by: str) -> pn.viewable.Viewable:
+        title, filename = TOPS[by]
+        return pn.Column(pn.Row(pn.pane.Markdown(f"#### {title}"), pn.HSpacer(),
+                                csv_download(lambda: self._tops[by], filename, width=130)),
+                         self._tables[by], sizing_mode="stretch_width")
 
     def _period_picker(self) -> pn.widgets.DateRangePicker:
         bounds = self.data_store.bounds
@@ -25,77 +119,31 @@ class OverviewView(View):
         picker.link(self.data_store, value="period")
         return picker
 
-    def _kpis(self, *_) -> pn.viewable.Viewable:
+    def _load(self, *_) -> None:
+        self.later(self._fetch, self._show)
+
+    def _fetch(self) -> dict | None:
+        """The period's figures, ready to draw (in a worker thread)."""
         scored = self.data_store.scored_period()
         if scored is None:
-            return pn.pane.Alert("No scores yet: train a model and score the data.", alert_type="info")
-        k = scored.kpis
-        cards = [
-            pn.indicators.Number(name="Transactions", value=int(k["transactions"]), format="{value:,}", **CARD),
-            pn.indicators.Number(name="Alerts", value=int(k["alerts"]), format="{value:,}", **CARD),
-            pn.indicators.Number(name="Alert rate", value=100 * k["alert_rate"], format="{value:.2f}%", **CARD),
-            pn.indicators.Number(name="Confirmed fraud", value=int(k["frauds"]), format="{value:,}", **CARD),
-            pn.indicators.Number(name="Fraud amount caught", value=k["fraud_caught"], format="{value:,.0f}",
-                                 default_color="#2e7d32", **CARD),
-            pn.indicators.Number(name="Fraud amount missed", value=k["fraud_missed"], format="{value:,.0f}",
-                                 default_color="#c62828", **CARD),
-        ]
-        return pn.FlexBox(*cards, gap="28px")
+            return None
+        kpis = {**scored.kpis, "alert_rate": 100 * scored.kpis["alert_rate"]}
+        return {"kpis": kpis, "daily": DailyChart.prepare(scored.daily),
+                "histogram": ScoreHistogram.prepare(scored.histogram),
+                "tops": {by: scored.top_risky(by).rename(columns=WORDS) for by in TOPS}}
 
-    def _over_time(self, *_) -> pn.viewable.Viewable:
-        scored = self.data_store.scored_period()
-        frame = scored.daily if scored is not None else None
-        if frame is None or frame.empty:
-            return pn.pane.Markdown("")
-        frame = frame.assign(day=pd.to_datetime(frame["day"]))
-        plot = frame.hvplot.line(x="day", y=["alerts", "frauds"], ylabel="per day", xlabel="",
-                                 title="Alerts and confirmed fraud per day", responsive=True, height=280,
-                                 legend="top_left", color=["#1f5fa8", "#c62828"], shared_axes=False)
-        return pn.pane.HoloViews(plot, sizing_mode="stretch_width")
-
-    def _distribution(self, *_) -> pn.viewable.Viewable:
-        scored = self.data_store.scored_period()
-        frame = scored.histogram if scored is not None else None
-        if frame is None or frame.empty:
-            return pn.pane.Markdown("")
-        wide = frame.pivot_table(index="bin", columns="fraud", values="n", fill_value=0)
-        wide = wide.rename(columns={False: "genuine", True: "fraud"}).reset_index()
-        for column in ("genuine", "fraud"):
-            if column not in wide:
-                wide[column] = 0
-        plot = wide.hvplot.bar(x="bin", y=["genuine", "fraud"], stacked=True, logy=True, rot=45,
-                               title="Score distribution (log scale)", xlabel="fraud probability",
-                               ylabel="transactions", responsive=True, height=280, color=["#90a4ae", "#c62828"],
-                               ylim=(0.5, None),
-                               shared_axes=False)
-        return pn.pane.HoloViews(plot, sizing_mode="stretch_width")
-
-    def _top(self, by: str, title: str):
-        def table(*_) -> pn.viewable.Viewable:
-            scored = self.data_store.scored_period()
-            frame = scored.top_risky(by) if scored is not None else None
-            if frame is None:
-                return pn.pane.Markdown("")
-            name = "terminals" if by == "terminal_id" else "cards"
-            return pn.Column(
-                pn.Row(pn.pane.Markdown(f"#### {title}"), pn.HSpacer(),
-                       csv_download(lambda: frame, f"top_{name}.csv", width=130)),
-                pn.widgets.Tabulator(
-                    frame, show_index=False, disabled=True, sizing_mode="stretch_width", height=300,
-                    formatters={"top_score": {"type": "progress", "max": 1, "legend": True, "color": "#c62828"},
-                                "alert_amount": {"type": "money", "precision": 0}}),
-                sizing_mode="stretch_width")
-        return table
+    def _show(self, found: dict | None) -> None:
+        self._notice.visible, self._content.visible = found is None, found is not None
+        if found is None:
+            return
+        for key, number in self._numbers.items():
+            number.value = float(found["kpis"][key])
+        self._daily.show(found["daily"])
+        self._histogram.show(found["histogram"])
+        self._tops = found["tops"]
+        for by, table in self._tables.items():
+            table.value = self._tops[by]
 
     def __panel__(self) -> pn.viewable.Viewable:
-        deps = (self.param.drawn,)
-        return pn.Column(
-            pn.Row(pn.pane.Markdown("## Overview"), pn.HSpacer(), self._period_picker()),
-            pn.panel(pn.bind(self._kpis, *deps)),
-            pn.Row(pn.panel(pn.bind(self._over_time, *deps)), pn.panel(pn.bind(self._distribution, *deps)),
-                   sizing_mode="stretch_width"),
-            pn.Row(pn.panel(pn.bind(self._top("terminal_id", "Terminals with the most alerts"), *deps)),
-                   pn.panel(pn.bind(self._top("customer_id", "Cards with the most alerts"), *deps)),
-                   sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
-        )
+        return pn.Column(pn.Row(pn.pane.Markdown("## Overview"), pn.HSpacer(), self._period_picker()),
+                         self._notice, self._content, sizing_mode="stretch_width")
