@@ -115,6 +115,12 @@ async def open_view(page, view: str, turn: int) -> float | None:
     return await opened(page, view, cell.click, tid)
 
 
+def _where(error) -> str:
+    """The top of a page error's JavaScript stack: which part of the page failed."""
+    lines = [line.strip() for line in (getattr(error, "stack", "") or "").splitlines()[1:3]]
+    return " < ".join(lines) or "?"
+
+
 class Team:
     """What the sessions share: the browsers' errors and the measured window, which starts once all are warm."""
 
@@ -145,7 +151,7 @@ async def session(browser, url: str, k: int, user: str, password: str, team: Tea
     """Analyst number k: (phase, view, seconds or None) for every open."""
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
     page = await context.new_page()
-    page.on("pageerror", lambda error: team.errors.append(f"{user}: {error}"))
+    page.on("pageerror", lambda error: team.errors.append(f"{user}: {error} at {_where(error)}"))
     page.on("console", lambda m: m.type == "error" and team.errors.append(f"{user}: {m.text}"))
     page.on("requestfailed", lambda request: team.errors.append(f"{user}: failed {request.url}"))
     await page.goto(url)
@@ -210,9 +216,12 @@ def serve(home: Path, users_file: Path, token: str) -> tuple[subprocess.Popen, i
 
 
 def chromium(home: Path, nice: int) -> Path:
-    """Chromium at the given CPU priority (the timing, in this process and Playwright's driver, keeps its own)."""
+    """Chromium at the given CPU priority (the timing, in this process and Playwright's driver, keeps its own).
+    Playwright starts the browser in a session of its own, and Linux shares the CPU between sessions before
+    it looks at a process's nice value (autogroups): the browser's session gets the nice value too."""
     path = home / "chromium"
-    path.write_text(f'#!/bin/sh\nexec nice -n {int(nice)} /usr/bin/chromium "$@"\n')
+    path.write_text(f'#!/bin/sh\necho {int(nice)} > /proc/self/autogroup 2>/dev/null\n'
+                    f'exec nice -n {int(nice)} /usr/bin/chromium "$@"\n')
     path.chmod(0o755)
     return path
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sys
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
@@ -136,6 +137,10 @@ def serve(app: FraudApp, show: bool = True) -> None:
                       show=show, title=TITLE, websocket_origin=_origins(settings), print_url=True,
                       extra_patterns=api.routes(app, cli) + _favicon(prefix), prefix=prefix, start=False,
                       http_server_kwargs=server_limits(settings), **_auth(settings))
+    # A thread waiting for the interpreter lock gets it after this long at most (5 ms by default). The event
+    # loop waits for it after every socket call and every LightGBM call of each API request, while the
+    # sessions' worker threads and the database writer run Python: 1 ms keeps those waits short.
+    sys.setswitchinterval(0.001)
     server.start()
     server.io_loop.add_callback(app.metrics.watch_loop)
     app.heap.settled()  # the app as started lives on

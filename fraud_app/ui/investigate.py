@@ -14,6 +14,7 @@ from ..store import ALERT_DECISIONS, investigate
 from .charts import GREY, GREEN, ORANGE, RED, AllChart, CardChart, ReasonsChart, TerminalChart
 from .downloads import csv_download
 from .safe import plain
+from .tables import Table
 from .view import View
 
 LEVELS = {"low": GREEN, "medium": ORANGE, "high": RED}
@@ -65,8 +66,8 @@ class InvestigateView(View):
         self._fields = pn.pane.HTML(width=420, margin=(0, 10))
         self._why, self._card_plot, self._terminal_plot = ReasonsChart(), CardChart(), TerminalChart()
         self._card_title = pn.pane.Markdown(margin=(0, 10))
-        self._card_table = pn.widgets.Tabulator(
-            pd.DataFrame(), show_index=False, disabled=True, selectable=False, sizing_mode="stretch_width",
+        self._card_table = Table(
+            show_index=False, disabled=True, selectable=False, sizing_mode="stretch_width",
             pagination="local", page_size=PAGE_SIZE, layout="fit_data_stretch",
             formatters={"score": {"type": "progress", "max": 1, "color": RED, "legend": True},
                         "amount": {"type": "money", "precision": 2},
@@ -79,12 +80,12 @@ class InvestigateView(View):
                    pn.pane.Bokeh(self._terminal_plot.figure, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
             pn.Row(self._card_title, pn.HSpacer(),
                    csv_download(lambda: self._card_table.value, "card_payments.csv", width=130)),
-            self._card_table, visible=False, sizing_mode="stretch_width")
+            self._card_table.slot, visible=False, sizing_mode="stretch_width")
         self._all = AllChart()
         self.transaction_id = self._search.value = self.data_store.focus or ""
         self._search.param.watch(self._searched, "value")
         self._card_table.on_click(self._clicked)
-        self._card_table.style.apply(self._current_row, axis=1)  # kept through every new value
+        self._card_table.style_rows(self._current_row)
         self.data_store.param.watch(self._follow, "focus")
         self.param.watch(self._load, "drawn")
         self.param.watch(self._load, "transaction_id")
@@ -155,8 +156,7 @@ class InvestigateView(View):
         self._terminal_plot.show(found["days"])
         self._card_title.object = (f"#### Card {plain(row['customer_id'])}: payments, newest first "
                                    "(click one to open it)")
-        self._card_table.value = found["table"]
-        self._card_table.page = found["page"]
+        self._card_table.fill(found["table"], found["page"])
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(pn.Row(pn.pane.Markdown("## Investigate"), pn.HSpacer(), self._search),

@@ -9,6 +9,7 @@ from bokeh.models import ColumnDataSource, HoverTool, Range1d
 
 from .charts import GREY, RED, legend_above, new_figure
 from .downloads import csv_download
+from .tables import Table
 from .view import View
 
 BLUE = "#1f5fa8"
@@ -93,8 +94,8 @@ class OverviewView(View):
                          for key, (name, fmt, colour) in NUMBERS.items()}
         self._daily, self._histogram = DailyChart(), ScoreHistogram()
         self._tops = {by: pd.DataFrame(columns=[WORDS[by]]) for by in TOPS}
-        self._tables = {by: pn.widgets.Tabulator(
-            self._tops[by], show_index=False, disabled=True, sizing_mode="stretch_width", height=300,
+        self._tables = {by: Table(
+            show_index=False, disabled=True, sizing_mode="stretch_width", height=300,
             formatters={"Highest score": {"type": "progress", "max": 1, "legend": True, "color": RED},
                         "Amount in alerts": {"type": "money", "precision": 0}}) for by in TOPS}
         self._content = pn.Column(
@@ -110,7 +111,7 @@ class OverviewView(View):
         title, filename = TOPS[by]
         return pn.Column(pn.Row(pn.pane.Markdown(f"#### {title}"), pn.HSpacer(),
                                 csv_download(lambda: self._tops[by], filename, width=130)),
-                         self._tables[by], sizing_mode="stretch_width")
+                         self._tables[by].slot, sizing_mode="stretch_width")
 
     def _period_picker(self) -> pn.widgets.DateRangePicker:
         bounds = self.data_store.bounds

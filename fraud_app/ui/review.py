@@ -15,6 +15,7 @@ from ..store import cases
 from .view import View
 from .downloads import csv_download
 from .safe import plain
+from .tables import Table
 
 PAGE_SIZE = 25
 # What an analyst decides on comes first; where it happened after.
@@ -45,15 +46,14 @@ class ReviewView(View):
     customer_id = param.String(default="")
     terminal_id = param.String(default="")
     message = param.String(default="")
-    total = param.Integer(default=0, doc="Alerts matching the filters, over all pages.")
+    total = param.Integer(default=-1, doc="Alerts matching the filters, over all pages (-1 until counted).")
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._table = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, selectable="checkbox",
-                                           sizing_mode="stretch_width", height=720, page_size=PAGE_SIZE,
-                                           formatters={"score": {"type": "progress", "max": 1, "color": "#c62828", "legend": True},
-                                                       "amount": {"type": "money", "precision": 2}},
-                                           widths={"top reason": 360})
+        self._table = Table(show_index=False, disabled=True, selectable="checkbox", sizing_mode="stretch_width",
+                            height=720, page_size=PAGE_SIZE, widths={"top reason": 360},
+                            formatters={"score": {"type": "progress", "max": 1, "color": "#c62828", "legend": True},
+                                        "amount": {"type": "money", "precision": 2}})
         self.dates = self.data_store.period
         self.param.watch(lambda *_: setattr(self, "page", 1), FILTERS)
         self.param.watch(self._load, ["page", *FILTERS])
@@ -72,14 +72,19 @@ class ReviewView(View):
             terminal_id=self.terminal_id or None, sort=self.sort, page=page, size=size)
 
     def _load(self, *_) -> None:
+        self.later(self._fetch, self._show)
+
+    def _fetch(self) -> tuple[pd.DataFrame, int]:
+        """This page of alerts and how many match (in a worker thread)."""
         if self.data_store.model_version is None:
-            self._table.value, self.total = pd.DataFrame(), 0
-            return
+            return pd.DataFrame(), 0
         frame, total = self._query(self.page, PAGE_SIZE)
         frame["top reason"] = [_top_reason(r) for r in frame.pop("reasons")]
-        self._table.value = frame[[c for c in COLUMNS if c in frame]]
+        return frame[[c for c in COLUMNS if c in frame]], total
+
+    def _show(self, found: tuple[pd.DataFrame, int]) -> None:
+        self._table.value, self.total = found
         self._table.selection = []
-        self.total = total
 
     def filtered(self) -> pd.DataFrame:
         """Every alert the filters match, all pages, with its reasons in words (the CSV download)."""
@@ -116,6 +121,8 @@ class ReviewView(View):
         nxt.on_click(lambda e: setattr(self, "page", min(self.page + 1, max(1, -(-self.total // PAGE_SIZE)))))
 
         def label(page: int, total: int) -> pn.pane.Markdown:
+            if total < 0:
+                return pn.pane.Markdown("Counting the alerts…", margin=(8, 10))
             pages = max(1, -(-total // PAGE_SIZE))
             return pn.pane.Markdown(f"Page {page} of {pages:,} · {total:,} alerts", margin=(8, 10))
 
@@ -144,7 +151,7 @@ class ReviewView(View):
             filters,
             pn.Row(*buttons, self._note, sizing_mode="stretch_width"),
             pn.pane.Markdown(pn.bind(plain, self.param.message)),  # a refusal names the user
-            self._table,
+            self._table.slot,
             self._pager(),
             sizing_mode="stretch_width",
         )

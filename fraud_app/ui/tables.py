@@ -1,0 +1,72 @@
+"""A Tabulator made with its first rows."""
+from __future__ import annotations
+
+from typing import Callable
+
+import pandas as pd
+import panel as pn
+
+
+class Table:
+    """A Tabulator made when its first frame arrives, in a slot on the page. Made empty and filled later, a
+    table sets its columns again in the browser, and with ten analysts on one server that sometimes came while
+    the page was still laying the table out: an error in the page, and no table."""
+
+    def __init__(self, **options):
+        self.options = options
+        self.widget: pn.widgets.Tabulator | None = None
+        self.slot = pn.Column(sizing_mode="stretch_width", margin=0)
+        self._clicks: list[tuple[Callable, str | None]] = []
+        self._styles: list[Callable] = []
+
+    def on_click(self, callback: Callable, column: str | None = None) -> None:
+        self._clicks.append((callback, column))
+        if self.widget is not None:
+            self.widget.on_click(callback, column=column)
+
+    def style_rows(self, style: Callable[[pd.Series], list[str]]) -> None:
+        """Kept through every new frame."""
+        self._styles.append(style)
+        if self.widget is not None:
+            self.widget.style.apply(style, axis=1)
+
+    @property
+    def value(self) -> pd.DataFrame:
+        return self.widget.value if self.widget is not None else pd.DataFrame()
+
+    @value.setter
+    def value(self, frame: pd.DataFrame) -> None:
+        self.fill(frame)
+
+    def fill(self, frame: pd.DataFrame, page: int | None = None) -> None:
+        """New rows, and the page to show (a table being made takes it as it is made: the browser failed on
+        a page set just after)."""
+        if self.widget is not None:
+            self.widget.value = frame
+            if page is not None:
+                self.widget.page = page
+            return
+        self.widget = pn.widgets.Tabulator(frame, **self.options, **({"page": page} if page else {}))
+        for callback, column in self._clicks:
+            self.widget.on_click(callback, column=column)
+        for style in self._styles:
+            self.widget.style.apply(style, axis=1)
+        self.slot.objects = [self.widget]
+
+    @property
+    def selection(self) -> list[int]:
+        return self.widget.selection if self.widget is not None else []
+
+    @selection.setter
+    def selection(self, rows: list[int]) -> None:
+        if self.widget is not None:
+            self.widget.selection = rows
+
+    @property
+    def page(self) -> int:
+        return self.widget.page if self.widget is not None else 1
+
+    @page.setter
+    def page(self, number: int) -> None:
+        if self.widget is not None:
+            self.widget.page = number
