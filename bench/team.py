@@ -4,7 +4,9 @@ data/fraud.duckdb, made first if there is none; --home names another ready home)
 
 - 10 browser sessions (one Chromium, a context each) sign in on the login page as users of a users file, then
   loop Overview, Review queue, Investigate (a transaction id clicked in the review queue, a different row
-  each time), Model, Monitoring, Data, looking at each view for --pause seconds. Each open is timed from the
+  each time), Model, Monitoring, Data, looking at each view for --pause seconds (5 by default: a person reads
+  a view before moving on; at 1 s, ten pages showing a view each 1.4 s need more CPU than the 2 cores have,
+  about 0.4 s of a core per view shown). Each open is timed from the
   click to the view's content on screen (the texts in DRAWN; the sign-in counts as the first Overview open).
 - A separate process posts a new valid transaction at a steady 100 a second (open loop, with the API token).
   Each is timed from the moment it was due, so a stalled server cannot hide the queue it causes, and from the
@@ -377,7 +379,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=120, help="the measured window, after the warm-up")
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--rate", type=float, default=100, help="REST requests a second")
-    parser.add_argument("--pause", type=float, default=1.0, help="seconds a session looks at a view before the next")
+    parser.add_argument("--pause", type=float, default=5.0, help="seconds a session looks at a view before the next")
     parser.add_argument("--browsers-nice", type=int, default=10,
                         help="CPU priority of the browsers (nice); they stand in for other computers")
     parser.add_argument("--log", type=Path, help="keep the server's log in this file")
