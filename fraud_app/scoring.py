@@ -33,13 +33,17 @@ def _score(detector: Detector, X: np.ndarray, explain_all: bool):
     columns = model_columns(detector)
     if columns != list(range(X.shape[1])):  # a copy of millions of rows costs a second; skip it if we can
         X = X[:, columns]
-    p = detector.predict_proba(X)
+    if explain_all:
+        p, idx, contrib = detector.predict_and_explain(X, top=scores.REASONS)
+        explained = np.ones(len(p), bool)
+    else:
+        p = detector.predict_proba(X)
+        explained = np.isin(detector.decide(p)[2], ALERT_DECISIONS)
+        idx = np.zeros((len(p), scores.REASONS), np.int64)
+        contrib = np.full((len(p), scores.REASONS), np.nan)
+        if explained.any():
+            idx[explained], contrib[explained] = detector.explain(X[explained], top=scores.REASONS)
     risk_score, level, decision = detector.decide(p)
-    explained = np.ones(len(p), bool) if explain_all else np.isin(decision, ALERT_DECISIONS)
-    idx = np.zeros((len(p), scores.REASONS), np.int64)
-    contrib = np.full((len(p), scores.REASONS), np.nan)
-    if explained.any():
-        idx[explained], contrib[explained] = detector.explain(X[explained], top=scores.REASONS)
     return X, p, risk_score, level, decision, explained, idx, contrib
 
 
