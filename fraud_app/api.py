@@ -559,11 +559,28 @@ HANDLERS = (ScoreHandler, LabelsHandler, HealthHandler, ModelHandler, OpenApiHan
             CurrentJobHandler, JobFileHandler)
 
 
+@stream_request_body  # answered from the headers: a body sent along is never read
+class UnknownRouteHandler(RequestHandler):
+    """Any other path under /api/: the API's JSON error, not Tornado's HTML page."""
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+    def prepare(self) -> None:
+        self.set_status(404)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Connection", "close")
+        self.finish(json.dumps({"error": {"code": "not_found", "message": "no API route at this path; "
+                                          "/api/v1/openapi.json lists them"}}))
+
+    def data_received(self, chunk: bytes) -> None:
+        pass
+
+
 def routes(app: FraudApp, cli: Credentials | None = None) -> list[tuple]:
     """The API's Tornado routes, each handed the application object; with `cli`, the command line's secret
-    is a way in too (docs/one-process.md)."""
+    is a way in too (docs/one-process.md). Last, the JSON 404 for any other path under /api/."""
     svc = Service(app, cli)
-    return [(handler.route, handler, {"svc": svc}) for handler in HANDLERS]
+    return [(handler.route, handler, {"svc": svc}) for handler in HANDLERS] + [(r"/api/.*", UnknownRouteHandler)]
 
 
 def __getattr__(name: str):

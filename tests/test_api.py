@@ -133,6 +133,14 @@ def test_labels(server):
                     422)["field"] == "is_fraud"
 
 
+def test_a_path_under_api_that_is_no_route_gets_the_json_error(server):
+    for method, path in (("GET", "/api/v1/nothing"), ("POST", "/api/v2/score"), ("DELETE", "/api/")):
+        response = call(server, method, path, {"transaction_id": "x"} if method == "POST" else None)
+        assert response.status_code == 404, (method, path)
+        assert response.headers["Content-Type"].startswith("application/json")
+        assert response.json()["error"]["code"] == "not_found"
+
+
 def test_health_model_openapi_metrics(server):
     health = call(server, "GET", "/api/v1/health").json()
     assert health["status"] == "ok" and health["model_version"] == "v1" and health["transactions"] > 10_000
