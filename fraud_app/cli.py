@@ -75,22 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("user", help="add a user who signs in to the UI, or change their password and role")
     users = p.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     p = users.add_parser("add", help="add NAME with a ROLE (viewer, analyst or lead); asks for the password")
-    p.add_argument("name")
-    p.add_argument("--role", required=True, choices=["viewer", "analyst", "lead"])
+    p.add_argument("name", help="the name they sign in with")
+    p.add_argument("--role", required=True, choices=["viewer", "analyst", "lead"],
+                   help="viewer: reads and downloads; analyst: also decides cases and labels payments; lead: also "
+                        "imports, trains, promotes, sets thresholds, backs up and manages tokens")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.add_argument("--file", type=Path, help="the users file (default: $FRAUD_APP_UI_USERS, else users.json "
                                              "in the app's home)")
 
     p = sub.add_parser("generate", help="simulated card transactions with fraud labels")
-    p.add_argument("--customers", type=_positive, default=5000)
-    p.add_argument("--terminals", type=_positive, default=10000)
-    p.add_argument("--days", type=_positive, default=183)
-    p.add_argument("--start", type=_date, default=dt.date(2018, 4, 1))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--customers", type=_positive, default=5000, help="cards (default: %(default)s)")
+    p.add_argument("--terminals", type=_positive, default=10000, help="terminals (default: %(default)s)")
+    p.add_argument("--days", type=_positive, default=183, help="days simulated (default: %(default)s)")
+    p.add_argument("--start", type=_date, default=dt.date(2018, 4, 1), help="first day (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed; the same seed gives the same data (default: %(default)s)")
     p.add_argument("--out", type=Path, help="write FILE.csv or FILE.parquet instead of loading the database")
 
     p = sub.add_parser("import", help="load a CSV or Parquet file, all-or-nothing")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="the CSV or Parquet file")
     p.add_argument("--map", nargs="+", action="extend", default=[], metavar="SOURCE=field",
                    help="map a file column to a transaction field, e.g. TX_AMOUNT=amount")
     p.add_argument("--skip-invalid", action="store_true", help="import the valid rows, report the rest")
@@ -100,8 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-start", type=_date, help="first training day (default: 3 months before train-end)")
     p.add_argument("--train-end", type=_date, help="last training day (default: leaves room for the test)")
     p.add_argument("--delay-days", type=_non_negative, default=7, help="gap between training and test")
-    p.add_argument("--test-days", type=_positive, default=7)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-days", type=_positive, default=7, help="days the test covers (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed for sampling and the trees; the same data and seed give the same model "
+                        "(default: %(default)s)")
     p.add_argument("--promote", action="store_true", help="make the new version the one in use")
 
     p = sub.add_parser("score", help="score stored transactions with the model in use")
@@ -110,10 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="FILE.csv", help="write scores to a CSV instead of the database")
 
     p = sub.add_parser("export", help="the cases (score, decision, reasons, analyst, notes) as CSV")
-    p.add_argument("--status", choices=["flagged", "fraud", "all"], default="flagged")
+    p.add_argument("--status", choices=["flagged", "fraud", "all"], default="flagged",
+                   help="flagged: decision review or decline; fraud: labelled fraud; all: either, or decided by "
+                        "an analyst (default: %(default)s)")
     p.add_argument("--start", type=_date, help="first day (default: the first stored)")
     p.add_argument("--end", type=_date, help="last day, inclusive (default: the last stored)")
-    p.add_argument("--out", type=Path, metavar="FILE.csv", required=True)
+    p.add_argument("--out", type=Path, metavar="FILE.csv", required=True, help="the CSV file to write")
 
     sub.add_parser("status", help="the database, its transactions, the model in use, the running job and server")
 
@@ -126,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score, label or admin; repeat for more than one")
     tokens.add_parser("list", help="every token (never its secret): name, scopes, created, revoked")
     t = tokens.add_parser("revoke", help="refuse a token from now on")
-    t.add_argument("name")
+    t.add_argument("name", help="the token's name")
     p = sub.add_parser("backup", help="back up the database and its model files into a new folder")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="the folder to put the backup in (default: $FRAUD_APP_BACKUP_DIR or <home>/backups)")

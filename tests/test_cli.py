@@ -12,6 +12,24 @@ def test_help_for_every_command(tmp_path):
         assert result.returncode == 0 and f"fraud-app {command}" in result.stdout
 
 
+def test_every_option_of_every_command_says_what_it_does():
+    import argparse
+
+    from fraud_app.cli import build_parser
+
+    def silent(parser: argparse.ArgumentParser, command: str) -> list[str]:
+        out = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    out += silent(sub, f"{command} {name}".strip())
+            elif command and not action.help and not isinstance(action, argparse._HelpAction):
+                out.append(f"{command} {'/'.join(action.option_strings) or action.dest}")
+        return out
+
+    assert silent(build_parser(), "") == []
+
+
 def test_generate_to_csv_then_import(tmp_path):
     out = tmp_path / "sim.csv"
     result = run_cli(tmp_path, "generate", "--customers", "200", "--terminals", "400", "--days", "30",
