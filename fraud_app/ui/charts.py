@@ -57,8 +57,8 @@ class ReasonsChart:
     def __init__(self):
         self.source = ColumnDataSource({"text": [], "contribution": [], "colour": [], "shown": []})
         self.figure = new_figure(y_range=FactorRange(), height=220, tools="", toolbar_location=None,
-                              title="Why this score: top reasons",
-                              x_axis_label="pushes the score up (log-odds)")
+                                 title="Why this score: top reasons",
+                                 x_axis_label="pushes the score up (log-odds)")
         self.figure.hbar(y="text", right="contribution", height=0.75, color="colour", source=self.source)
         self.figure.add_tools(HoverTool(tooltips=[("reason", "@text"), ("contribution", "@shown")]))
         self.figure.yaxis.major_label_text_font_size = "10pt"
@@ -187,8 +187,8 @@ class AllChart:
         self.here = ColumnDataSource({"x": [], "y": []})
         mapper = EqHistColorMapper(palette=Plasma256, nan_color=(0, 0, 0, 0))
         self.figure = fig = new_figure(x_axis_type="datetime", height=380, y_axis_label="amount",
-                                    x_range=Range1d(0, 1), y_range=Range1d(0, 1),
-                                    tools="pan,wheel_zoom,box_zoom,reset,save")
+                                       x_range=Range1d(0, 1), y_range=Range1d(0, 1),
+                                       tools="pan,wheel_zoom,box_zoom,reset,save")
         image = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper, source=self.source)
         fig.add_layout(ColorBar(color_mapper=mapper, title="mean score",
                                 formatter=PrintfTickFormatter(format="%.3g")), "right")
