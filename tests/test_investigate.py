@@ -21,6 +21,7 @@ from fraud_app.ui import investigate as view_module
 from fraud_app.ui.datastore import DataStore
 from fraud_app.ui.charts import AllChart, bin_scores
 from fraud_app.ui.investigate import InvestigateView
+from fraud_app.ui.review import ReviewView
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +260,20 @@ def test_the_view_builds_and_follows_the_focus(app, store):
     assert view.transaction_id == other and f"Transaction {other}" in _texts(root)
     data.investigate("no such id")
     assert "No transaction with id" in _texts(root)
+
+
+def test_the_review_queue_counts_1_alert_and_drops_a_decisions_line_when_the_filters_change(app, store):
+    data = DataStore(app=app)
+    view = ReviewView(data_store=data)
+    root = pn.panel(view).get_root()
+    card = one(store, "SELECT t.customer_id FROM transactions t JOIN scores s USING (transaction_id) "
+                      "WHERE s.model_version = 'v1' AND s.decision IN ('review', 'decline') "
+                      "GROUP BY 1 HAVING count(*) = 1 ORDER BY 1 LIMIT 1")[0][0]
+    view.dates, view.customer_id = data.bounds, card
+    assert view.total == 1 and "Page 1 of 1 · 1 alert" in _texts(root) and "1 alerts" not in _texts(root)
+    view.message = "1 alert marked legitimate."  # what a decision leaves
+    view.min_score = 0.5
+    assert view.message == "" and view.page == 1
 
 
 @pytest.mark.browser

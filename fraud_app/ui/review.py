@@ -55,7 +55,7 @@ class ReviewView(View):
                             formatters={"score": {"type": "progress", "max": 1, "color": "#c62828", "legend": True},
                                         "amount": {"type": "money", "precision": 2}})
         self.dates = self.data_store.period
-        self.param.watch(lambda *_: setattr(self, "page", 1), FILTERS)
+        self.param.watch(self._filtered, FILTERS)
         self.param.watch(self._load, ["page", *FILTERS])
         self.param.watch(self._load, "drawn")
         # A click on an id opens it in Investigate; the checkboxes still select rows for a decision.
@@ -70,6 +70,10 @@ class ReviewView(View):
             ds.store, ds.model_version, status=self.status, start=start, end=end, min_score=self.min_score,
             min_amount=self.min_amount, channel=self.channel or None, customer_id=self.customer_id or None,
             terminal_id=self.terminal_id or None, sort=self.sort, page=page, size=size)
+
+    def _filtered(self, *_) -> None:
+        """Other alerts now: back to the first page, and the last decision's line no longer speaks of them."""
+        self.page, self.message = 1, ""
 
     def _load(self, *_) -> None:
         self.later(self._fetch, self._show)
@@ -124,7 +128,8 @@ class ReviewView(View):
             if total < 0:
                 return pn.pane.Markdown("Counting the alerts…", margin=(8, 10))
             pages = max(1, -(-total // PAGE_SIZE))
-            return pn.pane.Markdown(f"Page {page} of {pages:,} · {total:,} alerts", margin=(8, 10))
+            return pn.pane.Markdown(f"Page {page} of {pages:,} · {total:,} alert{'' if total == 1 else 's'}",
+                                    margin=(8, 10))
 
         return pn.Row(prev, pn.bind(label, self.param.page, self.param.total), nxt)
 
