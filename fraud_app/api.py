@@ -124,7 +124,7 @@ class ApiHandler(RequestHandler):
             self.actor = f"api:{client}"
         else:
             try:
-                self.actor = app.token_actor(bearer_token(headers.get("Authorization")))
+                self.actor = app.token_actor(token)
             except Unauthorized as exc:
                 failures.fail(client)
                 raise ApiError(401, "unauthorized", str(exc)) from None

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from . import __version__, backtest, importer, registry, scoring, simulate, training, users
 from . import backup as backup_folders
-from .access import Actor, Forbidden
+from .access import SCOPES, Actor, Forbidden
 from .config import Settings
 from .detector import Detector
 from .heap import Heap
@@ -32,7 +32,6 @@ from .metrics import Metrics
 from .monitoring import DriftJobs
 from .store import ALERT_DECISIONS, Store, analytics, audit, cases, insert_table, investigate, labels, models, queries, write_table_file
 from .store import tokens as stored_tokens
-from .access import SCOPES
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]

@@ -2,7 +2,6 @@
 types, bearer tokens, per-client failure throttling and the server's connection limits."""
 from __future__ import annotations
 
-import hmac
 import json
 import math
 import re
@@ -64,13 +63,6 @@ def origin_allowed(origin: str | None, own: str, allowed: str | None) -> bool:
         return True
     listed = {item.strip().rstrip("/").lower() for item in (allowed or "").split(",") if item.strip()}
     return origin.strip().rstrip("/").lower() in listed | {own.lower()}
-
-
-def bearer_matches(header: str | None, token: str) -> bool:
-    """`Authorization: Bearer <token>`; the scheme in any case, the token exactly, compared in constant time."""
-    scheme, _, given = (header or "").partition(" ")
-    ok = hmac.compare_digest(given.lstrip(" ").encode(), token.encode())
-    return ok and scheme.lower() == "bearer"
 
 
 def bearer_token(header: str | None) -> str | None:

@@ -13,12 +13,12 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from .access import ROLES
+from .local import write_private
 
 log = logging.getLogger(__name__)
 N, R, P = 2 ** 14, 8, 1  # scrypt's cost: about 50 ms and 16 MB a check
@@ -101,10 +101,5 @@ def add(path: Path, name: str, password: str, role: str) -> bool:
     entries = {u.name: ({"password": u.password, "role": u.role} if u.password.startswith("scrypt$")
                         else u.password) for u in users.values()}  # an older entry stays as it was
     entries[name] = {"password": hash_password(password), "role": role}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(entries, f, indent=2)
-    os.replace(tmp, path)
+    write_private(path, json.dumps(entries, indent=2))
     return name not in users

@@ -19,8 +19,6 @@ DECOY = hash_password("a password no one has")  # checked for names not in the f
 MAX_FAILURES = 5  # failed sign-ins from one address within the window before it must wait
 
 
-
-
 class ThrottledLoginHandler(BasicLoginHandler):
     """Panel's login page and form; ThrottledAuthProvider makes a subclass carrying the credentials."""
 
@@ -76,7 +74,7 @@ def oidc_options(settings) -> dict:
 
 class ThrottledAuthProvider(BasicAuthProvider):
     """Pass to pn.serve as auth_provider= (instead of basic_auth=): one shared `password`, or a
-    `users_file` of {"user": "password"}."""
+    `users_file` of password hashes and roles (fraud_app/users.py)."""
 
     def __init__(self, password: str | None = None, users_file: Path | None = None, window: float = 60.0,
                  login_template: str | None = None):

@@ -91,11 +91,7 @@ class ThresholdPanel(Viewer):
         row = registry.models.get_version(self.data_store.store, self.version)
         review = float(o.threshold)
         decline = max(float((row["thresholds"] or {}).get("decline", 1.0)), review)
-        try:
-            changed = self.data_store.app.set_thresholds(self.version, review, decline, self.data_store.actor)
-        except Forbidden as exc:
-            self.message = f"Not saved: {exc}."
-            return
+        changed = app.set_thresholds(self.version, review, decline, who)  # `who` may: asked above
         self.message = (f"Saved: {self.version} now sends scores ≥ {review:.4f} to review "
                         f"({changed:,} stored decisions changed).")
         self.data_store.refresh()
