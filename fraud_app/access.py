@@ -3,8 +3,9 @@
 A person has one role, and each role may do what the one before it may, and more:
 
 - viewer: read every view and download CSV files;
-- analyst: also decide cases, write notes and labels, and score payments;
-- lead: also import, train, promote and roll back, change thresholds, take backups and manage tokens and users.
+- analyst: also take and decide cases, write notes and labels, and score payments;
+- lead: also import, train, promote and roll back, change thresholds, take backups, manage tokens and users,
+  and assign or release cases others hold.
 
 An API token has scopes instead: `score`, `label` and `admin` (everything a lead may do). A plain name instead
 of an Actor is the machine's own user at the command line, or the app itself: it may do everything.
@@ -18,13 +19,14 @@ NEEDS = {  # action: the least role that may do it
     "view": "viewer", "download": "viewer",
     "decide": "analyst", "label": "analyst", "score": "analyst",
     "import": "lead", "train": "lead", "promote": "lead", "rollback": "lead", "thresholds": "lead",
-    "backup": "lead", "tokens": "lead", "users": "lead",
+    "backup": "lead", "tokens": "lead", "users": "lead", "assign": "lead",
 }
 SCOPES = {"score": {"view", "score"}, "label": {"view", "label"}, "admin": set(NEEDS)}
 WORDS = {"view": "view this", "download": "download this", "decide": "decide cases", "label": "label payments",
          "score": "score payments", "import": "import files", "train": "train models",
          "promote": "put a model version in use", "rollback": "roll back the model", "thresholds":
-         "change thresholds", "backup": "take backups", "tokens": "manage API tokens", "users": "manage users"}
+         "change thresholds", "backup": "take backups", "tokens": "manage API tokens", "users": "manage users",
+         "assign": "give or take away cases others hold"}
 
 
 @dataclass(frozen=True)

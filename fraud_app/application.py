@@ -30,7 +30,7 @@ from .jobs import Jobs
 from .live import LiveScorer, NoModelError
 from .metrics import Metrics
 from .monitoring import DriftJobs
-from .store import ALERT_DECISIONS, Store, analytics, audit, cases, insert_table, investigate, labels, models, queries, write_table_file
+from .store import ALERT_DECISIONS, Store, analytics, audit, card_cases, cases, insert_table, investigate, labels, models, queries, write_table_file
 from .store import tokens as stored_tokens
 
 log = logging.getLogger(__name__)
@@ -376,19 +376,76 @@ class FraudApp:
 
     # -- cases -----------------------------------------------------------------------------------------------
     def decide_cases(self, transaction_ids: list[str], status: str, analyst: Actor | str, note: str | None) -> int:
-        """A review decision; a confirmed fraud becomes known history for live scoring at once."""
+        """A decision on alerts one by one (Investigate, scripts); an alert in a case someone else holds is
+        refused. A confirmed fraud becomes known history for live scoring at once."""
         analyst = self.allow(analyst, "decide")
-        now = _now()
-        n = cases.decide(self.store, transaction_ids, status, analyst, note, now=now)
+        version, now = self.case_version(), _now()
+
+        def held(cur, ids: list[str]) -> None:
+            if version is None:
+                return
+            for transaction_id, case_id in card_cases.cases_of(self.store, version, self._window, ids, cur).items():
+                holder = card_cases.holder_of(self.store, case_id, cur)
+                if holder and holder[0] != analyst:
+                    raise cases.CaseError(f"{transaction_id} is in case {case_id}, held by {holder[0]}: only they "
+                                          "may decide it")
+
+        n = cases.decide(self.store, transaction_ids, status, analyst, note, now=now, held=held)
+        self._decided(transaction_ids, status, now)
+        return n
+
+    def _decided(self, transaction_ids: list[str], status: str, now: dt.datetime) -> None:
         if self.live is not None and cases.DECISIONS[status]:
             self.live.fraud_known(queries.transaction_keys(self.store, list(transaction_ids)), now)
-        return n
+
+    # Cases per card (store/card_cases.py), under the version whose scores the views show.
+    @property
+    def _window(self) -> int:
+        return self.settings.case_window_days
+
+    def case_version(self) -> str | None:
+        active = models.active_version(self.store)
+        return analytics.scored_version(self.store) or (active and active["version"])
+
+    def _case_version(self) -> str:
+        version = self.case_version()
+        if version is None:
+            raise cases.CaseError("nothing is scored yet: there are no cases")
+        return version
+
+    def take_case(self, case_id: str, actor: Actor | str, to: str | None = None) -> str | None:
+        """The actor takes the case, or (a lead) gives it to `to`. Returns who held it before."""
+        name = self.allow(actor, "decide")
+        if to is not None and to != name:
+            self.allow(actor, "assign")
+        return card_cases.hold(self.store, self._case_version(), self._window, case_id, to or name, name, _now(),
+                               force=to is not None)
+
+    def release_case(self, case_id: str, actor: Actor | str) -> str | None:
+        """Let go of a case: its holder may; so may a lead, of anyone's."""
+        name = self.allow(actor, "decide")
+        holder = card_cases.holder_of(self.store, case_id)
+        if holder and holder[0] != name:
+            self.allow(actor, "assign")
+        return card_cases.release(self.store, case_id, name, _now(), force=True)
+
+    def decide_case(self, case_id: str, status: str, actor: Actor | str, note: str | None = None,
+                    transaction_ids: list[str] | None = None) -> list[str]:
+        """Decide a case's undecided alerts, or only the ticked ones. Returns the ids decided."""
+        name, now = self.allow(actor, "decide"), _now()
+        ids = card_cases.decide(self.store, self._case_version(), self._window, case_id, status, name, note, now,
+                                transaction_ids)
+        self._decided(ids, status, now)
+        return ids
+
+    def note_case(self, case_id: str, text: str, actor: Actor | str) -> None:
+        card_cases.add_note(self.store, self._case_version(), self._window, case_id, self.allow(actor, "decide"),
+                            text, _now())
 
     def case_rows(self, status: str = "flagged", start: dt.date | None = None,
                   end: dt.date | None = None) -> pd.DataFrame:
         """The cases with score, decision, reasons in words, analyst and note (what `export` writes)."""
-        active = models.active_version(self.store)
-        version = analytics.scored_version(self.store) or (active and active["version"])
+        version = self.case_version()
         if version is None:  # nothing scored yet: no cases
             raise registry.ModelError("nothing is scored yet: train a model and score first")
         frame = cases.export_rows(self.store, version, status, start, end)

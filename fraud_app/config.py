@@ -60,6 +60,7 @@ class Settings:
     demo_days: int = 183
     alert_budget: int = 100      # alerts per day the review team can work; sets the review threshold
     review_cost: float = 5.0     # cost of reviewing one alert, in currency units, for the backtest's cost
+    case_window_days: int = 7    # a card's alerts at most this many days apart form one case
     rate_limit: float = 2000.0   # API requests a second per client (bursts to twice that); 0 turns it off
     max_body_bytes: int = 2_000_000
     upload_max_bytes: int = 10_000_000  # the largest file the Data view takes; bigger ones go through the CLI
@@ -121,7 +122,7 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
 
 _KINDS = {"home": Path, "db": Path, "ui_users": Path, "label_delay_days": int, "port": int,
           "demo_customers": int, "demo_terminals": int, "demo_days": int,
-          "alert_budget": int, "review_cost": float, "rate_limit": float, "max_body_bytes": int,
+          "alert_budget": int, "review_cost": float, "case_window_days": int, "rate_limit": float, "max_body_bytes": int,
           "upload_max_bytes": int, "idle_timeout": float, "body_timeout": float, "auth_window": float,
           "behind_proxy": bool, "logs": Path,
           "backup_dir": Path, "backup_every_hours": float, "backup_keep_days": float}
@@ -174,6 +175,8 @@ def _check(s: Settings) -> None:
     for name in ("backup_every_hours", "backup_keep_days"):
         if not 0 <= getattr(s, name) < float("inf"):
             raise ConfigError(f"{name}: {getattr(s, name)} must be a number of {name.rpartition('_')[2]}, 0 or more")
+    if not 1 <= s.case_window_days <= 365:
+        raise ConfigError(f"case_window_days: {s.case_window_days} is outside 1-365")
     if s.review_cost < 0:
         raise ConfigError(f"review_cost: {s.review_cost} must not be negative")
     for name in ("demo_customers", "demo_terminals", "demo_days", "alert_budget"):

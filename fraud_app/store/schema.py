@@ -159,5 +159,25 @@ CREATE TABLE api_tokens (
 );
 """
 
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6)]
+# v7: cases per card (store/card_cases.py). Which alerts form a case is worked out from the alerts themselves,
+# so only who holds a case and the notes on it are stored; each alert's decision stays in `cases`.
+_V7 = """
+CREATE TABLE case_holds (
+    case_id     VARCHAR PRIMARY KEY,
+    customer_id VARCHAR NOT NULL,
+    analyst     VARCHAR NOT NULL,
+    taken_at    TIMESTAMP NOT NULL
+);
+CREATE SEQUENCE case_notes_seq;
+CREATE TABLE case_notes (
+    note_id     BIGINT PRIMARY KEY DEFAULT nextval('case_notes_seq'),
+    case_id     VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    author      VARCHAR NOT NULL,
+    written_at  TIMESTAMP NOT NULL,
+    text        VARCHAR NOT NULL
+);
+"""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6), (7, _V7)]
 LATEST_VERSION = MIGRATIONS[-1][0]
