@@ -56,6 +56,11 @@ class View(Viewer):
 
         async def run() -> None:
             found = await asyncio.to_thread(fetch)
-            pn.state.execute(partial(shown, found), schedule=True)  # with the document's lock, as Bokeh needs
+            if pn.state.loaded:
+                pn.state.execute(partial(shown, found), schedule=True)  # with the document's lock, as Bokeh needs
+            else:
+                # Not yet ready in the browser: Panel drops changes made between the browser's first copy of the
+                # page and its "ready", so the page would keep its empty first state.
+                pn.state.onload(partial(shown, found))
 
         pn.state.execute(run)
