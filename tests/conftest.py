@@ -189,13 +189,30 @@ def scored_server(trained, tmp: Path, ready: str = "api/v1/health", **env: str) 
         srv.stop()
 
 
-def confirm_first_alert(page) -> str:
-    """In the browser: the Review queue, its first alert ticked, Confirm fraud pressed. Returns its id."""
-    page.get_by_role("button", name="Review queue").click()
-    page.get_by_text("Confirm fraud").first.wait_for(timeout=120_000)
-    row = page.locator(".tabulator-row").first
-    transaction_id = row.locator("[tabulator-field=transaction_id]").inner_text()
-    row.locator("input[type=checkbox]").check()
+QUEUE_ROWS = ".tabulator-row:has([tabulator-field=Undecided])"  # the Review queue's cases
+CASE_ROWS = ".tabulator-row:has([tabulator-field='Decision so far'])"  # an opened case's alerts
+
+
+def open_first_case(page, timeout: float = 120_000) -> str:
+    """In the browser: the Review queue, its first case opened. Returns the case's first alert's id."""
+    page.get_by_role("button", name="Review queue", exact=True).click()
+    page.locator(QUEUE_ROWS).first.click(timeout=timeout)
+    page.get_by_text("Decisions apply to the ticked alerts").wait_for(timeout=timeout)
+    return page.locator(CASE_ROWS).first.locator("[tabulator-field=Transaction]").inner_text(timeout=timeout)
+
+
+def note_box(page):
+    """The decision's note in the view on screen (Investigate has one too, hidden behind it)."""
+    return page.get_by_placeholder("note for the decision (optional)").filter(visible=True)
+
+
+def confirm_first_alert(page, note: str | None = None) -> str:
+    """In the browser: the Review queue's first case opened, its first alert ticked, Confirm fraud pressed.
+    Returns that alert's id."""
+    transaction_id = open_first_case(page)
+    page.locator(CASE_ROWS).first.locator("input[type=checkbox]").check()
+    if note:
+        note_box(page).fill(note)
     page.get_by_role("button", name="Confirm fraud").click()
     return transaction_id
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Server, copy_of, run_cli
+from conftest import CASE_ROWS, Server, confirm_first_alert, copy_of, open_first_case, run_cli
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -55,12 +55,13 @@ def test_every_view_loads_with_no_console_errors(app, watched):
     assert page.locator("canvas").count() >= 2  # the two plots (Bokeh draws titles inside the canvas)
     shot(page, "overview")
     page.get_by_role("button", name="Review queue").click()
-    page.get_by_text("Confirm fraud").first.wait_for(timeout=10_000)
-    page.get_by_text("alerts", exact=False).last.wait_for(timeout=10_000)
+    page.get_by_text("Page 1 of").wait_for(timeout=30_000)
     shot(page, "review")
-    first_id = page.locator(".tabulator-row").first.locator("[tabulator-field=transaction_id]").inner_text()
-    page.locator(".tabulator-row").first.locator("[tabulator-field=transaction_id]").click()  # the row's link
-    page.get_by_text(first_id).first.wait_for(timeout=20_000)
+    first_id = open_first_case(page)
+    page.get_by_text("Notes").first.wait_for(timeout=20_000)
+    shot(page, "case")
+    page.locator(CASE_ROWS).first.locator("[tabulator-field=Transaction]").click()  # the alert's link
+    page.get_by_text(f"Transaction {first_id}").first.wait_for(timeout=30_000)
     page.get_by_text("payments, newest first").first.wait_for(timeout=20_000)
     page.wait_for_timeout(1500)
     shot(page, "investigate")
@@ -91,13 +92,8 @@ def test_a_review_decision_in_the_browser_is_stored_with_its_audit(trained, tmp_
     try:
         srv.wait()
         page.goto(srv.url)
-        page.get_by_role("button", name="Review queue").click()
-        page.get_by_text("Confirm fraud").first.wait_for(timeout=30_000)
-        first_id = page.locator(".tabulator-row").first.locator("[tabulator-field=transaction_id]").inner_text()
-        page.locator(".tabulator-row").first.locator("input[type=checkbox]").check()
-        page.get_by_placeholder("note for the decision (optional)").fill("card reported stolen")
-        page.get_by_role("button", name="Confirm fraud").click()
-        page.get_by_text("1 alert marked confirmed fraud.").wait_for(timeout=10_000)
+        first_id = confirm_first_alert(page, "card reported stolen")
+        page.get_by_text("1 alert marked confirmed fraud.").wait_for(timeout=60_000)
     finally:
         srv.stop()
     with Store(db) as store:
@@ -112,10 +108,10 @@ def test_a_review_decision_in_the_browser_is_stored_with_its_audit(trained, tmp_
 
 
 def settled(pager, unlike: int | None = None) -> int:
-    """The pager's alert count once it has stopped changing (and differs from `unlike`)."""
+    """The pager's case count once it has stopped changing (and differs from `unlike`)."""
     seen, since = None, 0.0
-    for _ in range(100):
-        text = pager.inner_text(timeout=10_000)
+    for _ in range(300):
+        text = pager.inner_text(timeout=30_000)
         total = int(text.split("·")[1].split()[0].replace(",", "")) if "·" in text else None
         if total is not None and total == seen and total != unlike and total > 0:
             since += 0.2
@@ -134,22 +130,22 @@ def _csv(download) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_csv_downloads_hold_the_filtered_rows_and_the_flagged_cases(app, watched, tmp_path):
+def test_csv_downloads_hold_the_filtered_cases_and_the_flagged_alerts(app, watched, tmp_path):
     page, errors = watched
     page.goto(app.url)
     page.get_by_role("button", name="Review queue").click()
-    page.get_by_text("Confirm fraud").first.wait_for(timeout=30_000)
-    pager = page.get_by_text("alerts", exact=False).filter(has_text="Page 1 of")
-    all_channels = settled(pager)
-    page.get_by_label("Channel").select_option("online")  # a filter, so the download must follow it
-    total = settled(pager, unlike=all_channels)
+    pager = page.get_by_text("Page 1 of")
+    everything = settled(pager)
+    page.get_by_label("Least amount at risk").fill("100")  # a filter, so the download must follow it
+    page.get_by_label("Least amount at risk").press("Enter")
+    total = settled(pager, unlike=everything)
     with page.expect_download() as info:
-        page.get_by_role("button", name="Download these alerts").click()
+        page.get_by_role("button", name="Download these cases").click()
     rows = _csv(info.value)
-    assert len(rows) == total > 0 and {r["channel"] for r in rows} == {"online"}
-    assert all(r["reasons"] for r in rows)  # flagged rows carry their reasons in words
+    assert len(rows) == total > 0 and all(float(r["Amount at risk"]) >= 100 for r in rows)
+    assert all(r["Top reason"] for r in rows) and all(r["Case"] for r in rows)  # reasons in words, case ids
     with page.expect_download() as info:
-        page.get_by_role("button", name="Export flagged cases").click()
+        page.get_by_role("button", name="Export flagged alerts").click()
     flagged = _csv(info.value)
     assert {"fraud_probability", "decision", "reasons", "analyst", "note"} <= set(flagged[0])
     assert {r["decision"] for r in flagged} <= {"review", "decline"} and len(flagged) >= total

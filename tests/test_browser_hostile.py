@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import Server, copy_of, run_cli
+from conftest import CASE_ROWS, QUEUE_ROWS, note_box, Server, copy_of, run_cli
 from fraud_app import registry
 from fraud_app.store import Store
 
@@ -44,8 +44,9 @@ def inert(page, dialogs: list) -> None:
 
 
 def shows(page, text: str, timeout: float = 30_000) -> None:
-    """`text` is on the page as text (Playwright's text locators look inside shadow roots)."""
-    page.get_by_text(text, exact=False).first.wait_for(timeout=timeout)
+    """`text` is on screen as text (Playwright's text locators look inside shadow roots; views out of sight and
+    hidden columns hold text too)."""
+    page.get_by_text(text, exact=False).filter(visible=True).first.wait_for(timeout=timeout)
 
 
 @pytest.fixture
@@ -119,24 +120,28 @@ def test_hostile_payments_are_text_in_every_view(app, guarded):
     inert(page, dialogs)
 
     _view(page, "Review queue")
-    page.get_by_text("Confirm fraud").first.wait_for(timeout=30_000)
-    page.get_by_label("Sort").select_option("amount")
-    first = page.locator(".tabulator-row").first.locator("[tabulator-field=transaction_id]")
-    first.filter(has_text=HOSTILE[-1]).wait_for(timeout=30_000)  # the largest amount
+    page.get_by_text("Page 1 of").wait_for(timeout=60_000)
+    page.get_by_label("Sort").select_option(label="amount at risk")
+    first = page.locator(QUEUE_ROWS).first.locator("[tabulator-field=Card]")
+    first.filter(has_text=HOSTILE[-1]).wait_for(timeout=60_000)  # the most at risk
     for text in HOSTILE:
         shows(page, text)
-    row = page.locator(".tabulator-row").filter(
-        has=page.locator("[tabulator-field=transaction_id]", has_text=HOSTILE[0])).first
-    row.locator("input[type=checkbox]").check()
-    page.get_by_placeholder("note for the decision (optional)").fill(NOTE)
+    inert(page, dialogs)
+    page.locator(QUEUE_ROWS).filter(has=page.locator("[tabulator-field=Card]", has_text=HOSTILE[0])).first.click()
+    shows(page, f"card {HOSTILE[0]}")
+    row = page.locator(CASE_ROWS).filter(
+        has=page.locator("[tabulator-field=Transaction]").get_by_text(HOSTILE[0], exact=True)).first
+    row.locator("input[type=checkbox]").check(timeout=60_000)
+    note_box(page).fill(NOTE)
     page.get_by_role("button", name="Confirm fraud").click()
-    page.get_by_text("1 alert marked confirmed fraud.").wait_for(timeout=30_000)
+    page.get_by_text("1 alert marked confirmed fraud.").wait_for(timeout=60_000)
+    shows(page, NOTE)  # on the case's thread
     inert(page, dialogs)
 
-    # A click on an id opens it in Investigate.
-    page.locator(".tabulator-cell[tabulator-field=transaction_id]", has_text=HOSTILE[3]).first.click()
-    shows(page, f"Transaction {HOSTILE[3]}")
-    shows(page, f"Card {HOSTILE[3]}: payments, newest first")
+    # A click on an alert's id opens it in Investigate.
+    row.locator("[tabulator-field=Transaction]").click()
+    shows(page, f"Transaction {HOSTILE[0]}")
+    shows(page, f"Card {HOSTILE[0]}: payments, newest first")
     inert(page, dialogs)
     for text in HOSTILE[:3] + HOSTILE[4:]:
         _investigate(page, text)

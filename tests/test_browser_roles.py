@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, HEADER, cli_env, scored_server
+from conftest import BIN, CASE_ROWS, HEADER, cli_env, note_box, open_first_case, scored_server
 from fraud_app.access import Actor, Forbidden
 from fraud_app.store import Store
 
@@ -19,7 +19,7 @@ VIEWER = "<i>vic</i>"  # a name that is markup: shown as it is, never rendered
 USERS = {VIEWER: "viewer", "ana": "analyst", "lee": "lead"}
 VIEWS = {  # nav button: the view's heading, and something only that view shows
     "Overview": ("Overview", "Fraud amount caught"),
-    "Review queue": ("Review queue", "Mark legitimate"),
+    "Review queue": ("Review queue", "Click a case to open it"),
     "Investigate": ("Investigate", "Type a transaction id above"),
     "Model": ("Model and retraining", "Threshold simulator"),
     "Monitoring": ("Monitoring", "REST API latency"),
@@ -77,11 +77,10 @@ def download(page, button: str, filename: str) -> list[str]:
 
 
 def decide(page, button: str, note: str) -> None:
-    """The first open alert ticked, a note written, the decision pressed."""
-    open_view(page, "Review queue")
-    row = page.locator(".tabulator-row").first
-    row.locator("input[type=checkbox]").check(timeout=WAIT)
-    page.get_by_placeholder("note for the decision (optional)").fill(note)
+    """The first case opened, its first alert ticked, a note written, the decision pressed."""
+    open_first_case(page, timeout=WAIT)
+    page.locator(CASE_ROWS).first.locator("input[type=checkbox]").check(timeout=WAIT)
+    note_box(page).fill(note)
     page.get_by_role("button", name=button).click()
 
 
@@ -105,8 +104,8 @@ def test_each_role_opens_every_view_downloads_and_decides_if_allowed(team, page,
     loads = download(page, "Download CSV", "loads.csv")  # the Data view, open last
     assert loads[0].startswith("import,") and any("generate" in line for line in loads[1:])
     open_view(page, "Review queue")
-    alerts = download(page, "Download these alerts", "alerts.csv")
-    assert "transaction_id" in alerts[0] and len(alerts) > 1
+    cases = download(page, "Download these cases", "cases.csv")
+    assert cases[0].startswith("Case,Card,") and len(cases) > 1
 
     if user in DECISIONS:
         button, note, result = DECISIONS[user]

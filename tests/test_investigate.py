@@ -12,7 +12,7 @@ import pytest
 from bokeh.events import RangesUpdate
 from playwright.sync_api import expect
 
-from conftest import Server, copy_of, run_cli
+from conftest import CASE_ROWS, Server, copy_of, open_first_case, run_cli
 from fraud_app import application, features, registry, scoring
 from fraud_app.application import FraudApp
 from fraud_app.config import Settings
@@ -243,7 +243,7 @@ def test_the_view_builds_and_follows_the_focus(app, store):
     data = DataStore(app=app)
     view = InvestigateView(data_store=data)
     root = pn.panel(view).get_root()
-    assert "click a transaction id in the Review queue" in _texts(root)
+    assert "open a case in the Review queue and click one of its alerts" in _texts(root)
     tid = approved_id(store)
     data.investigate(tid)  # what a click in the review queue does
     row = investigate.transaction(store, tid)
@@ -262,7 +262,7 @@ def test_the_view_builds_and_follows_the_focus(app, store):
     assert "No transaction with id" in _texts(root)
 
 
-def test_the_review_queue_counts_1_alert_and_drops_a_decisions_line_when_the_filters_change(app, store):
+def test_the_review_queue_counts_1_case_and_an_opened_case_starts_without_the_last_ones_line(app, store):
     data = DataStore(app=app)
     view = ReviewView(data_store=data)
     root = pn.panel(view).get_root()
@@ -270,10 +270,15 @@ def test_the_review_queue_counts_1_alert_and_drops_a_decisions_line_when_the_fil
                       "WHERE s.model_version = 'v1' AND s.decision IN ('review', 'decline') "
                       "GROUP BY 1 HAVING count(*) = 1 ORDER BY 1 LIMIT 1")[0][0]
     view.dates, view.customer_id = data.bounds, card
-    assert view.total == 1 and "Page 1 of 1 · 1 alert" in _texts(root) and "1 alerts" not in _texts(root)
-    view.message = "1 alert marked legitimate."  # what a decision leaves
-    view.min_score = 0.5
-    assert view.message == "" and view.page == 1
+    assert view.total == 1 and "Page 1 of 1 · 1 case" in _texts(root) and "1 cases" not in _texts(root)
+    view.open(0)
+    assert view.case.case_id is not None and f"card {card}" in _texts(root)
+    view.case.decision.decide("escalated")
+    assert view.case.decision.message.endswith("1 alert marked escalated.")
+    view.case.key("Escape")  # back to the queue, and into another case
+    view.customer_id = ""
+    view.open(1)
+    assert view.case.decision.message == ""
 
 
 @pytest.mark.browser
@@ -293,14 +298,11 @@ def test_in_the_browser_a_review_click_opens_the_transaction_and_its_card_rows_m
     try:
         srv.wait()
         page.goto(srv.url)
-        page.get_by_role("button", name="Review queue").click()
-        page.get_by_text("Confirm fraud").first.wait_for(timeout=30_000)
-        cell = page.locator(".tabulator-row").first.locator("[tabulator-field=transaction_id]")
-        first_id = cell.inner_text()
-        cell.click()
+        first_id = open_first_case(page)
+        page.locator(CASE_ROWS).first.locator("[tabulator-field=Transaction]").click()
         page.get_by_text(f"Transaction {first_id}").first.wait_for(timeout=30_000)
         page.get_by_text("payments, newest first").first.wait_for(timeout=10_000)
-        rows = page.locator(".tabulator-row")  # now the card's payments
+        rows = page.locator(".tabulator-row:has([tabulator-field=transaction_id])")  # the card's payments
         row = next(rows.nth(i) for i in range(3)
                    if rows.nth(i).locator("[tabulator-field=transaction_id]").inner_text() != first_id)
         other = row.locator("[tabulator-field=transaction_id]").inner_text()

@@ -21,6 +21,7 @@ from fraud_app.ui.investigate import InvestigateView
 from fraud_app.ui.model import ModelView
 from fraud_app.ui.monitor import MonitoringView
 from fraud_app.ui.overview import OverviewView
+from fraud_app.ui.keys import Keys
 from fraud_app.ui.review import ReviewView
 from fraud_app.ui.safe import plain
 from fraud_app.ui.summary import SummaryView
@@ -65,8 +66,14 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
             view.on_screen = other == name
             shown.visible = other == name
 
+    def key(pressed: str) -> None:  # a shortcut goes to the view on screen, if it takes keys
+        view = built[nav.value][0] if nav.value in built else None
+        if pressed in getattr(view, "KEYS", ()):
+            view.key(pressed)
+
     show(nav.value)
     nav.param.watch(lambda event: show(event.new), "value")
+    keys = Keys(key, keys=sorted({k for view in VIEWS.values() for k in getattr(view, "KEYS", ())}))
     # A row clicked in any table opens its transaction in Investigate.
     data.param.watch(lambda event: event.new and setattr(nav, "value", "Investigate"), "focus")
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:  # served
@@ -79,7 +86,7 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
         sidebar=[nav, pn.layout.Divider(), refresh,
                  pn.pane.Markdown(f"<small>Database<br><code>{plain(app.store.path)}</code></small>"),
                  *_signed_in(data),
-                 *_quit(quit)],
+                 *_quit(quit), keys],
         main=[page],
         accent="#1f5fa8",
         font=SYSTEM_FONT,

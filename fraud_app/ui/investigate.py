@@ -12,6 +12,7 @@ from ..features import reason_text
 from ..registry import ModelError
 from ..store import ALERT_DECISIONS, investigate
 from .charts import GREY, GREEN, ORANGE, RED, AllChart, CardChart, ReasonsChart, TerminalChart
+from .decide import KEYS as DECISION_KEYS, WORDS, DecisionBar
 from .downloads import csv_download
 from .safe import plain
 from .tables import Table
@@ -20,7 +21,7 @@ from .view import View
 LEVELS = {"low": GREEN, "medium": ORANGE, "high": RED}
 PAGE_SIZE = 10
 CURRENT = "background-color: #dbe7f5; color: #0d2c54; font-weight: 600"  # the transaction shown, in its card's table
-HINT = "Type a transaction id above, or click a transaction id in the Review queue."
+HINT = "Type a transaction id above, or open a case in the Review queue and click one of its alerts."
 
 
 def _badge(text: str, colour: str) -> str:
@@ -73,9 +74,13 @@ class InvestigateView(View):
                         "amount": {"type": "money", "precision": 2},
                         "fraud": {"type": "tickCross", "crossElement": False},
                         "alert": {"type": "tickCross", "crossElement": False}})
+        # An alert is decided here too, as in the queue (c, l and e as there).
+        self.decision = DecisionBar(self._decide)
+        self._decide_row = pn.Column(self.decision, visible=False, sizing_mode="stretch_width")
+        self._decided_on: str | None = None  # the transaction the decision line speaks of
         self._detail = pn.Column(
-            self._title, pn.Row(self._fields, pn.pane.Bokeh(self._why.figure, sizing_mode="stretch_width"),
-                                sizing_mode="stretch_width"),
+            self._title, self._decide_row,
+            pn.Row(self._fields, pn.pane.Bokeh(self._why.figure, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
             pn.Row(pn.pane.Bokeh(self._card_plot.figure, sizing_mode="stretch_width"),
                    pn.pane.Bokeh(self._terminal_plot.figure, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
             pn.Row(self._card_title, pn.HSpacer(),
@@ -106,6 +111,19 @@ class InvestigateView(View):
 
     def _clicked(self, event) -> None:
         self.data_store.investigate(self._card_table.value["transaction_id"].iloc[event.row])
+
+    KEYS = tuple(DECISION_KEYS)  # what key() takes
+
+    def key(self, key: str) -> None:
+        """c, l or e decide the alert shown, as in a case."""
+        if self._decide_row.visible and key in DECISION_KEYS:
+            self.decision.decide(DECISION_KEYS[key])
+
+    def _decide(self, status: str, note: str | None) -> str:
+        ds = self.data_store
+        ds.app.decide_cases([self.transaction_id], status, ds.actor, note)
+        ds.refresh()
+        return f"Transaction {self.transaction_id} marked {WORDS[status]}."
 
     def _reasons(self, row: dict) -> list[dict]:
         stored = json.loads(row["reasons"] or "[]")
@@ -144,6 +162,7 @@ class InvestigateView(View):
             self._notice.object = f"No transaction with id **{plain(tid)}**. {HINT}" if tid else HINT
             self._notice.alert_type = "warning" if tid else "info"
             self._notice.visible, self._detail.visible = True, False
+            self._decide_row.visible = False
             return
         # Shown before it is filled: Tabulator drops row styles it receives while hidden.
         self._notice.visible, self._detail.visible = False, True
@@ -151,6 +170,9 @@ class InvestigateView(View):
         self._title.object = f"### Transaction {plain(tid)}" + (
             _badge(f"{level} risk · {row['decision']}", LEVELS.get(level, GREY)) if level else "")
         self._fields.object = _fields(row)
+        if tid != self._decided_on:  # another transaction: the last one's line goes
+            self._decided_on, self.decision.message = tid, ""
+        self._decide_row.visible = row["decision"] in ALERT_DECISIONS
         self._why.show(found["reasons"])
         self._card_plot.show(found["card"])
         self._terminal_plot.show(found["days"])

@@ -1,5 +1,5 @@
-"""Review queue: open alerts, paged and filtered in SQL, with decisions (one or many) that write the case,
-its label and an audit entry."""
+"""Review queue: the open cases (a card's alerts together), paged, filtered and sorted in SQL. Opening one shows
+its alerts, who holds it, the decision and its notes (ui/case.py)."""
 from __future__ import annotations
 
 import json
@@ -8,155 +8,210 @@ import pandas as pd
 import panel as pn
 import param
 
-from ..access import Forbidden
-from ..features import reason_text
 from ..scoring import reason_line
-from ..store import cases
-from .view import View
+from ..store import card_cases
+from .case import CasePanel, top_reason
 from .downloads import csv_download
-from .safe import plain
+from .keys import help_card
 from .tables import Table
+from .view import View
 
 PAGE_SIZE = 25
-# What an analyst decides on comes first; where it happened after.
-COLUMNS = ["transaction_id", "timestamp", "amount", "score", "decision", "top reason", "customer_id", "terminal_id",
-           "channel", "status", "analyst"]
-FILTERS = ["dates", "status", "sort", "min_score", "min_amount", "channel", "customer_id", "terminal_id"]
-ACTIONS = {"Confirm fraud": ("confirmed_fraud", "danger"), "Mark legitimate": ("legitimate", "success"),
-           "Escalate": ("escalated", "warning")}
+COLUMNS = {"customer_id": "Card", "alerts": "Alerts", "undecided": "Undecided", "top_score": "Highest probability",
+           "at_risk": "Amount at risk", "first_alert": "First alert", "age": "Age", "holder": "Held by",
+           "top reason": "Top reason"}
+STATES = {"undecided": "undecided (open or escalated)", "open": "open", "escalated": "escalated",
+          "decided": "decided", "all": "all"}
+SORTS = {"highest probability": "score", "amount at risk": "amount", "most alerts": "alerts", "oldest": "age",
+         "newest": "newest"}
+FILTERS = ["dates", "status", "sort", "mine", "min_score", "min_amount", "channel", "customer_id", "terminal_id"]
+SHORTCUTS = {"j / ↓": "next case", "k / ↑": "previous case", "Enter or o": "open the case",
+             "m": "my cases, or all again", "n / p": "next or previous page", "?": "show or hide these keys"}
+CURSOR = "background-color: #dbe7f5; font-weight: 600"  # the row the keys act on
 
 
-def _top_reason(raw: str | None) -> str:
-    reasons = json.loads(raw) if raw else []
-    if not reasons:
-        return ""
-    r = reasons[0]
-    return reason_text(r["feature"], float("nan") if r["value"] is None else r["value"])
+def _age(first: pd.Timestamp, now: pd.Timestamp) -> str:
+    days = (now - first).days
+    if days >= 2:
+        return f"{days:,} days"
+    hours = int((now - first).total_seconds() // 3600)
+    return f"{hours} h" if hours >= 1 else "under 1 h"
+
+
+def cases_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The case rows in words, with the case id kept (hidden) for opening."""
+    if frame.empty:
+        return pd.DataFrame(columns=["case_id", *COLUMNS.values()])
+    now = pd.Timestamp.now("UTC").tz_localize(None)
+    frame = frame.assign(age=[_age(first, now) for first in frame["first_alert"]],
+                         top_score=[f"{p:.1%}" for p in frame["top_score"]],
+                         holder=frame["holder"].fillna(""),
+                         **{"top reason": [top_reason(r) for r in frame["reasons"]]})
+    return frame[["case_id", *COLUMNS]].rename(columns=COLUMNS)
 
 
 class ReviewView(View):
     follows = ("version", "model_version")
     page = param.Integer(default=1, bounds=(1, None))
-    dates = param.DateRange(default=None, doc="Alerts on these days, both inclusive.")
-    status = param.Selector(default="undecided", objects=list(cases.STATUSES))
-    sort = param.Selector(default="score", objects=list(cases.SORTS))
+    dates = param.DateRange(default=None, doc="Cases with an alert on these days, both inclusive.")
+    status = param.Selector(default="undecided", objects={v: k for k, v in STATES.items()})
+    sort = param.Selector(default="score", objects=SORTS)
+    mine = param.Boolean(default=False, doc="Only the cases I hold.")
     min_score = param.Number(default=0.0, bounds=(0, 1))
     min_amount = param.Number(default=0.0, bounds=(0, None))
     channel = param.Selector(default="", objects={"all": "", "pos": "pos", "online": "online", "atm": "atm"})
     customer_id = param.String(default="")
     terminal_id = param.String(default="")
-    message = param.String(default="")
-    total = param.Integer(default=-1, doc="Alerts matching the filters, over all pages (-1 until counted).")
+    total = param.Integer(default=-1, doc="Cases matching the filters, over all pages (-1 until counted).")
+    cursor = param.Integer(default=0, doc="The row the keys act on.")
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._table = Table(show_index=False, disabled=True, selectable="checkbox", sizing_mode="stretch_width",
-                            height=720, page_size=PAGE_SIZE, widths={"top reason": 360},
-                            formatters={"score": {"type": "progress", "max": 1, "color": "#c62828", "legend": True},
-                                        "amount": {"type": "money", "precision": 2}})
+        self._table = Table(show_index=False, disabled=True, selectable=False, sizing_mode="stretch_width",
+                            height=720, page_size=PAGE_SIZE, hidden_columns=["case_id"], layout="fit_data_stretch",
+                            widths={"Top reason": 320},
+                            formatters={"Amount at risk": {"type": "money", "precision": 2}},
+                            configuration={"columnDefaults": {"headerSort": False}})  # sorted in SQL: see Sort
+        self._table.on_click(lambda event: self.open(event.row))
+        self._table.style_rows(self._cursor_row)
+        self.case = CasePanel(data_store=self.data_store)
         self.dates = self.data_store.period
         self.param.watch(self._filtered, FILTERS)
         self.param.watch(self._load, ["page", *FILTERS])
         self.param.watch(self._load, "drawn")
-        # A click on an id opens it in Investigate; the checkboxes still select rows for a decision.
-        self._table.on_click(lambda event: self.data_store.investigate(event.value), column="transaction_id")
-        self._note = pn.widgets.TextInput(placeholder="note for the decision (optional)", sizing_mode="stretch_width")
+        self.param.watch(self._moved_here, "on_screen")
+        self.case.param.watch(self._case_changed, "case_id")
+        self._help = help_card("Keys in the queue", SHORTCUTS)
+        self._layout = self._build()
         self._load()
 
     def _query(self, page: int, size: int) -> tuple[pd.DataFrame, int]:
         ds = self.data_store
         start, end = self.dates or (None, None)
-        return cases.alert_page(
-            ds.store, ds.model_version, status=self.status, start=start, end=end, min_score=self.min_score,
-            min_amount=self.min_amount, channel=self.channel or None, customer_id=self.customer_id or None,
-            terminal_id=self.terminal_id or None, sort=self.sort, page=page, size=size)
+        actor = ds.actor
+        return card_cases.case_page(
+            ds.store, ds.model_version, ds.settings.case_window_days, status=self.status,
+            holder=getattr(actor, "name", actor) if self.mine else None, start=start, end=end,
+            min_score=self.min_score, min_amount=self.min_amount, channel=self.channel or None,
+            customer_id=self.customer_id or None, terminal_id=self.terminal_id or None, sort=self.sort, page=page,
+            size=size)
 
     def _filtered(self, *_) -> None:
-        """Other alerts now: back to the first page, and the last decision's line no longer speaks of them."""
-        self.page, self.message = 1, ""
+        self.page, self.cursor = 1, 0
 
     def _load(self, *_) -> None:
         self.later(self._fetch, self._show)
 
     def _fetch(self) -> tuple[pd.DataFrame, int]:
-        """This page of alerts and how many match (in a worker thread)."""
+        """This page of cases and how many match (in a worker thread)."""
         if self.data_store.model_version is None:
-            return pd.DataFrame(), 0
+            return cases_frame(pd.DataFrame()), 0
         frame, total = self._query(self.page, PAGE_SIZE)
-        frame["top reason"] = [_top_reason(r) for r in frame.pop("reasons")]
-        return frame[[c for c in COLUMNS if c in frame]], total
+        return cases_frame(frame), total
 
     def _show(self, found: tuple[pd.DataFrame, int]) -> None:
-        self._table.value, self.total = found
-        self._table.selection = []
+        frame, self.total = found
+        self.cursor = min(self.cursor, max(len(frame) - 1, 0))
+        self._table.value = frame
 
+    def _cursor_row(self, row: pd.Series) -> list[str]:
+        frame = self._table.value
+        at = frame.index.get_loc(row.name) if row.name in frame.index else -1
+        return [CURSOR if at == self.cursor else ""] * len(row)
+
+    # -- moving between the queue and a case -------------------------------------------------------------
+    def open(self, row: int) -> None:
+        frame = self._table.value
+        if 0 <= row < len(frame):
+            self.cursor = row
+            self.case.case_id = frame["case_id"].iloc[row]
+
+    def _case_changed(self, event) -> None:
+        opened = event.new is not None
+        self._list.visible, self._case_slot.visible = not opened, opened
+        if not opened:
+            self._load()  # decisions made in the case change the queue
+
+    def _moved_here(self, event) -> None:
+        self.case.on_screen = event.new and self.case.case_id is not None
+
+    KEYS = ("j", "k", "ArrowDown", "ArrowUp", "Enter", "o", "m", "n", "p", "?", *CasePanel.KEYS)  # what key() takes
+
+    def key(self, key: str) -> None:
+        """A shortcut, from the page's one key listener (ui/keys.py) while this view is on screen."""
+        if self.case.case_id is not None:
+            self.case.key(key)
+            return
+        rows = len(self._table.value)
+        if key in ("j", "ArrowDown", "k", "ArrowUp") and rows:
+            self.cursor = max(0, min(rows - 1, self.cursor + (1 if key in ("j", "ArrowDown") else -1)))
+            self._table.value = self._table.value  # the outline moves with the styles
+        elif key in ("Enter", "o"):
+            self.open(self.cursor)
+        elif key == "m":
+            self.mine = not self.mine
+        elif key == "n":
+            self.page = min(self.page + 1, max(1, -(-self.total // PAGE_SIZE)))
+        elif key == "p":
+            self.page = max(1, self.page - 1)
+        elif key == "?":
+            self._help.collapsed = not self._help.collapsed
+
+    # -- downloads ---------------------------------------------------------------------------------------
     def filtered(self) -> pd.DataFrame:
-        """Every alert the filters match, all pages, with its reasons in words (the CSV download)."""
+        """Every case the filters match, all pages, in words (the CSV download)."""
         if self.data_store.model_version is None:
             return pd.DataFrame()
         frame, _ = self._query(1, max(self.total, 1))
-        frame["reasons"] = [reason_line(json.loads(r or "[]")) for r in frame["reasons"]]
-        return frame
+        shown = cases_frame(frame).rename(columns={"case_id": "Case"})
+        shown["Top reason"] = [reason_line(json.loads(r or "[]")) for r in frame["reasons"]]
+        return shown
 
     def flagged_cases(self) -> pd.DataFrame:
         """What `fraud-app export --status flagged` writes, for the chosen days."""
         start, end = self.dates or (None, None)
         return self.data_store.app.case_rows("flagged", start, end)
 
-    def _decide(self, status: str) -> None:
-        rows = self._table.selection
-        if not rows:
-            self.message = "Select one or more alerts first."
-            return
-        ids = self._table.value.iloc[rows]["transaction_id"].tolist()
-        try:
-            n = self.data_store.app.decide_cases(ids, status, self.data_store.actor, self._note.value or None)
-        except Forbidden as exc:
-            self.message = f"Not decided: {exc}."
-            return
-        self._note.value = ""
-        self.message = f"{n} alert{'s' if n > 1 else ''} marked {status.replace('_', ' ')}."
-        self.data_store.refresh()
-
     def _pager(self) -> pn.viewable.Viewable:
         prev = pn.widgets.Button(name="◀ Previous", width=110)
         nxt = pn.widgets.Button(name="Next ▶", width=110)
-        prev.on_click(lambda e: setattr(self, "page", max(1, self.page - 1)))
-        nxt.on_click(lambda e: setattr(self, "page", min(self.page + 1, max(1, -(-self.total // PAGE_SIZE)))))
+        prev.on_click(lambda e: self.key("p"))
+        nxt.on_click(lambda e: self.key("n"))
 
         def label(page: int, total: int) -> pn.pane.Markdown:
             if total < 0:
-                return pn.pane.Markdown("Counting the alerts…", margin=(8, 10))
+                return pn.pane.Markdown("Counting the cases…", margin=(8, 10))
             pages = max(1, -(-total // PAGE_SIZE))
-            return pn.pane.Markdown(f"Page {page} of {pages:,} · {total:,} alert{'' if total == 1 else 's'}",
+            return pn.pane.Markdown(f"Page {page} of {pages:,} · {total:,} case{'' if total == 1 else 's'}",
                                     margin=(8, 10))
 
         return pn.Row(prev, pn.bind(label, self.param.page, self.param.total), nxt)
 
-    def __panel__(self) -> pn.viewable.Viewable:
+    def _build(self) -> pn.viewable.Viewable:
         bounds = self.data_store.bounds or (None, None)
         filters = pn.Param(self.param, parameters=FILTERS,
                            widgets={"dates": {"type": pn.widgets.DateRangePicker, "name": "Days", "width": 230,
                                               "start": bounds[0], "end": bounds[1]},
-                                    "status": {"width": 160}, "sort": {"width": 120}, "channel": {"width": 110},
-                                    "min_score": {"type": pn.widgets.FloatSlider, "step": 0.01, "width": 180},
-                                    "min_amount": {"width": 130},
+                                    "status": {"width": 200, "name": "Cases"}, "sort": {"width": 170},
+                                    "mine": {"type": pn.widgets.Toggle, "name": "My cases", "width": 110,
+                                             "align": "end", "button_type": "primary", "button_style": "outline"},
+                                    "channel": {"width": 110},
+                                    "min_score": {"type": pn.widgets.FloatSlider, "step": 0.01, "width": 180,
+                                                  "name": "Lowest probability"},
+                                    "min_amount": {"width": 130, "name": "Least amount at risk"},
                                     "customer_id": {"type": pn.widgets.TextInput, "name": "Card", "width": 130},
                                     "terminal_id": {"type": pn.widgets.TextInput, "name": "Terminal", "width": 130}},
                            show_name=False, default_layout=pn.FlexBox, sizing_mode="stretch_width")
-        buttons = []
-        for label, (status, kind) in ACTIONS.items():
-            button = pn.widgets.Button(name=label, button_type=kind, width=150)
-            button.on_click(lambda e, s=status: self._decide(s))
-            buttons.append(button)
+        back = pn.widgets.Button(name="◀ Back to the queue", width=170, description="shortcut: Esc")
+        back.on_click(lambda e: setattr(self.case, "case_id", None))
+        self._list = pn.Column(filters, pn.pane.Markdown("Click a case to open it.", margin=(0, 10)),
+                               self._table.slot, self._pager(), self._help, sizing_mode="stretch_width")
+        self._case_slot = pn.Column(back, self.case, visible=False, sizing_mode="stretch_width")
         return pn.Column(
             pn.Row(pn.pane.Markdown("## Review queue"), pn.HSpacer(),
-                   csv_download(self.filtered, "alerts.csv", "Download these alerts", width=190),
-                   csv_download(self.flagged_cases, "flagged_cases.csv", "Export flagged cases", width=190)),
-            filters,
-            pn.Row(*buttons, self._note, sizing_mode="stretch_width"),
-            pn.pane.Markdown(pn.bind(plain, self.param.message)),  # a refusal names the user
-            self._table.slot,
-            self._pager(),
-            sizing_mode="stretch_width",
-        )
+                   csv_download(self.filtered, "cases.csv", "Download these cases", width=190),
+                   csv_download(self.flagged_cases, "flagged_cases.csv", "Export flagged alerts", width=190)),
+            self._list, self._case_slot, sizing_mode="stretch_width")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
