@@ -174,9 +174,10 @@ class MonitoringView(View):
         if not job.future.done():
             return part
         try:
-            return part | prepare_drift(job.future.result())
+            result = job.future.result()
         except Exception as exc:  # the log has its traceback (monitoring.DriftJobs)
             return part | {"error": f"Drift could not be computed: {exc}"}
+        return part | prepare_drift(result)
 
     def _show(self, found: dict) -> None:
         daily = found["daily"]
@@ -246,7 +247,7 @@ class MonitoringView(View):
 
     def _poll(self) -> None:
         job = self._job
-        if job is None:
+        if job is None or not self.computing:  # a tick already queued when the result came in
             return
         self._progressed(job)
         if job.future.done():

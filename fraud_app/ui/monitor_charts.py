@@ -20,7 +20,7 @@ FRAME = 90  # the PSI chart's title, axis and borders
 
 
 def words(feature: str) -> str:
-    return FEATURE_WORDS.get(feature, feature)  # "score" and any name a model brings along stay as they are
+    return FEATURE_WORDS.get(feature, feature)  # a name without words (none today) shows as it is
 
 
 class DailyCharts:
