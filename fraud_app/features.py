@@ -89,6 +89,24 @@ FEATURE_NAMES = [f.name for f in FEATURES]
 BY_NAME = {f.name: f for f in FEATURES}
 MAX_WINDOW = max(f.window for f in FEATURES)
 
+# Each feature in plain words, for screens and files people read; {w} is the feature's window.
+_KIND_WORDS = {
+    "amount": "Amount", "hour": "Hour of day", "weekend": "On a weekend", "night": "At night (0-6h)",
+    "is_online": "Online (card not present)", "is_atm": "Cash withdrawal",
+    "cust_count": "Payments on the card, {w}", "cust_mean": "Card's average amount, {w}",
+    "cust_std": "Card's amount spread, {w}", "amount_ratio": "Amount against the card's average, {w}",
+    "amount_z": "Amount in std from the card's norm, {w}", "cust_distinct_terminals": "Terminals the card used, {w}",
+    "cust_online_share": "Card's share of online payments, {w}", "cust_small_count": "Card's payments under 5, {w}",
+    "seconds_since_prev": "Time since the card's previous payment",
+    "seconds_since_terminal": "Time since the card last paid here",
+    "country_share": "Card's share in this country, {w}", "cust_known_frauds": "Frauds reported on the card, {w}",
+    "term_count": "Payments at the terminal, {w}", "cust_fraud_age": "Time since the card's latest reported fraud",
+    "term_fraud_age": "Time since the terminal's latest reported fraud",
+    "term_known_frauds": "Frauds reported at the terminal, {w}", "term_risk": "Terminal's fraud rate, {w}",
+}
+_SPANS = {"1h": "last hour", "1d": "last day", "7d": "last 7 days", "30d": "last 30 days"}
+FEATURE_WORDS = {f.name: _KIND_WORDS[f.kind].format(w=_SPANS.get(f.name.rsplit("_", 1)[-1], "")) for f in FEATURES}
+
 
 def _duration(seconds: float) -> str:
     for unit, size in (("days", DAY), ("h", HOUR), ("min", 60)):

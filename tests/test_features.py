@@ -124,3 +124,14 @@ def test_reason_texts_read_as_business_words():
     assert features.reason_text("term_known_frauds_7d", 3.0) == "frauds reported at this terminal in 7 days: 3"
     assert "not available" in features.reason_text("amount_ratio_30d", float("nan"))
 
+
+
+def test_every_feature_has_plain_words():
+    words = features.FEATURE_WORDS
+    assert list(words) == features.FEATURE_NAMES  # every feature, in the model's order, and nothing else
+    for name, text in words.items():
+        assert text.strip() == text and len(text) >= 5 and text[0].isupper(), (name, text)
+        assert "_" not in text and "{" not in text, (name, text)  # no column names or unfilled windows
+    assert len(set(words.values())) == len(words)  # a chart's categories and a selector's options must differ
+    assert words["cust_fraud_age"] == "Time since the card's latest reported fraud"
+    assert words["term_count_7d"] == "Payments at the terminal, last 7 days"

@@ -12,7 +12,7 @@ from conftest import cli_env, copy_of, free_port, run_cli
 from fraud_app import monitoring
 from fraud_app.application import FraudApp
 from fraud_app.config import load_settings
-from fraud_app.features import FEATURE_NAMES
+from fraud_app.features import FEATURE_NAMES, FEATURE_WORDS
 from fraud_app.store import Store
 from fraud_app.ui.datastore import DataStore
 from fraud_app.ui.monitor import MonitoringView
@@ -94,18 +94,90 @@ def test_payments_outside_what_drift_reads_do_not_start_it_again(scored, tmp_pat
         assert drift.job("v1") is job  # the same days and history: the same result, not a new computation
 
 
+def _drift_shown(app: FraudApp) -> tuple[MonitoringView, object]:
+    """The view as a session first sees it, then once the drift it started has been computed."""
+    view = MonitoringView(data_store=DataStore(app=app))
+    pn.panel(view.__panel__()).get_root()
+    assert view.computing and view._computing.visible and not view._drift.visible
+    view._job.future.result(timeout=120)
+    view._poll()  # what the session's periodic callback does
+    return view, pn.panel(view.__panel__()).get_root()
+
+
 def test_the_view_builds_then_shows_drift(scored):
     home, db = scored
     app = FraudApp(settings_for(home, db))
     with app.store:
-        view = MonitoringView(data_store=DataStore(app=app))
-        pn.panel(view.__panel__()).get_root()
-        view._job.future.result(timeout=120)
-        view._poll()  # what the session's periodic callback does
+        view, root = _drift_shown(app)
         assert not view.computing and not view.error and len(view.result.features) == len(FEATURE_NAMES)
-        root = pn.panel(view.__panel__()).get_root()
     assert root is not None and view._feature.value == view.result.features.feature.iloc[0]
-    assert "No API requests" in view._latency().object  # this app object has served no API request
+    assert view._drift.visible and not view._computing.visible and view._volumes.visible
+    # this app object has served no API request
+    assert view._latency_notice.visible and "No API requests" in view._latency_notice.object
+    assert not view._latency.visible
+
+
+def _figure(root, title: str):
+    from bokeh.models import Plot
+
+    found = [p for p in root.select({"type": Plot}) if p.title is not None and p.title.text.startswith(title)]
+    assert len(found) == 1, [p.title.text for p in root.select({"type": Plot}) if p.title is not None]
+    return found[0]
+
+
+def test_the_largest_psis_are_bars_named_in_words_with_a_line_each(scored, tmp_path):
+    from bokeh.models import FactorRange, HBar, Span
+
+    app = FraudApp(settings_for(tmp_path, copy_of((scored[0], scored[1], None), tmp_path)))
+    with app.store:
+        view, root = _drift_shown(app)
+        top = view.result.features.head(15)
+    chart = _figure(root, "Largest PSIs")
+    # One bar per feature, the largest on top, named in words on the vertical axis.
+    assert isinstance(chart.y_range, FactorRange)
+    assert list(chart.y_range.factors) == [FEATURE_WORDS[f] for f in top.feature][::-1]
+    bars = [r.glyph for r in chart.renderers if isinstance(getattr(r, "glyph", None), HBar)]
+    assert len(bars) == 1 and chart.xaxis[0].axis_label == "PSI"
+    # Each name gets a line of its own: at least 24 px per bar once the title and axis have theirs.
+    assert (chart.height - 90) / len(chart.y_range.factors) >= 24
+    spans = {s.location: s for s in chart.center if isinstance(s, Span)}
+    assert set(spans) == {monitoring.WATCH, monitoring.SHIFT} and all(s.line_dash == [6] for s in spans.values())
+    assert chart.x_range.end > max(top.psi.max(), monitoring.WATCH)
+
+
+def test_monitoring_names_features_in_words(scored, tmp_path):
+    import csv
+    import io
+
+    app = FraudApp(settings_for(tmp_path, copy_of((scored[0], scored[1], None), tmp_path)))
+    with app.store:
+        view, root = _drift_shown(app)
+        order = view.result.features.feature.tolist()
+        options = view._feature.options
+        assert list(options) == [FEATURE_WORDS[f] for f in order] and list(options.values()) == order
+        shown = view._table.value
+        assert shown["Feature"].tolist() == [FEATURE_WORDS[f] for f in order]
+        downloads = [w for w in view.__panel__().select(pn.widgets.FileDownload) if w.filename == "feature_drift.csv"]
+        assert len(downloads) == 1
+        rows = list(csv.reader(io.StringIO(downloads[0].callback().getvalue().decode())))
+        view._feature.value = order[-1]
+        feature_chart = _figure(root, FEATURE_WORDS[order[-1]])
+    assert rows[0] == ["Feature", "PSI", "Status"]
+    assert [r[0] for r in rows[1:]] == [FEATURE_WORDS[f] for f in order]
+    assert feature_chart.title.text.startswith(f"{FEATURE_WORDS[order[-1]]} (PSI ")
+    assert list(feature_chart.x_range.factors) == [str(b) for b in view.result.histograms[order[-1]].bin]
+
+
+def test_the_view_on_an_empty_database_says_what_is_missing(tmp_path):
+    app = FraudApp(settings_for(tmp_path, tmp_path / "empty.duckdb"))
+    with app.store:
+        view = MonitoringView(data_store=DataStore(app=app))
+        pn.panel(view).get_root()
+    assert view._volumes_notice.visible and "No scores yet" in view._volumes_notice.object
+    assert view._drift_notice.visible and "No model in use yet" in view._drift_notice.object
+    assert view._latency_notice.visible
+    assert not (view._volumes.visible or view._drift.visible or view._computing.visible or view._latency.visible)
+    assert view.result is None and not view.computing and not view.error
 
 
 # The API's latency window lives in the serving process: this script serves the app and API on a free port,
@@ -125,7 +197,14 @@ app = FraudApp(load_settings({"home": home, "db": db}, environ={}, dotenv_file=h
 out = {"unconfigured": app.metrics.percentiles()}
 app.start()
 view = MonitoringView(data_store=DataStore(app=app))
-out["before"], out["note"] = app.metrics.percentiles(), view._latency().object
+
+
+def latency():  # what the view's worker thread reads, then what it puts on screen
+    view._show({"daily": None, "latency": view._latency_part(), "drift": {"job": None}})
+
+
+latency()
+out["before"], out["note"] = app.metrics.percentiles(), view._latency_notice.object
 server = pn.serve({"/": lambda: pn.pane.Markdown("fraud_app")}, port=port, threaded=True, show=False,
                   extra_patterns=api.routes(app))
 url = f"http://127.0.0.1:{port}/api/v1/"
@@ -144,7 +223,9 @@ for _ in range(50):  # a request is recorded in on_finish, just after its reply 
     if out["after"].get("/api/v1/score", {}).get("count") == 40:
         break
     time.sleep(0.1)
-out["table"] = view._latency()[0].value.to_dict("records")
+latency()
+out["shown"] = view._latency.visible and not view._latency_notice.visible
+out["table"] = view._latency_table.value.to_dict("records")
 server.stop()
 print(json.dumps(out))
 """
@@ -160,4 +241,5 @@ def test_latency_percentiles_after_real_requests(trained, tmp_path):
     score = out["after"]["/api/v1/score"]
     assert score["count"] == 40 and 0 < score["p50"] <= score["p95"] <= score["p99"] < 30_000
     assert out["after"]["/api/v1/health"]["count"] >= 1
-    assert [row["route"] for row in out["table"]] == sorted(out["after"])
+    assert out["shown"] and [row["Route"] for row in out["table"]] == sorted(out["after"])
+    assert {row["Route"]: row["Requests"] for row in out["table"]}["/api/v1/score"] == 40

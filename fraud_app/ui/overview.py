@@ -115,7 +115,9 @@ class OverviewView(View):
 
     def _period_picker(self) -> pn.widgets.DateRangePicker:
         bounds = self.data_store.bounds
-        picker = pn.widgets.DateRangePicker(name="Period", value=self.data_store.period, width=260,
+        # As wide as its calendar (308 px), which opens at the input's left edge: at the page's right edge a
+        # narrower picker pushed it off the page.
+        picker = pn.widgets.DateRangePicker(name="Period", value=self.data_store.period, width=320,
                                             start=bounds[0] if bounds else None, end=bounds[1] if bounds else None)
         picker.link(self.data_store, value="period")
         return picker
