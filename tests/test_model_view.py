@@ -1,7 +1,6 @@
 """The Model view's objects outside a browser: the comparison, promoting, saving a threshold, training."""
 import threading
 
-import pandas as pd
 import pytest
 
 from conftest import app_of
