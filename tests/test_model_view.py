@@ -147,3 +147,21 @@ def test_a_session_opened_during_a_job_hears_that_it_ended(app):
     app.jobs.wait(30)
     status.update()
     assert "slow work finished in" in status.message and data.version > seen
+
+
+def test_a_version_without_a_test_window_says_so_and_the_same_charts_come_back(app):
+    from conftest import add_skops_version
+
+    old = add_skops_version(app.store, app.models_dir)  # saved before versions kept their test window
+    view = ModelView(data_store=DataStore(app=app))
+    figures = (view._curves.pr, view._curves.roc, view.thresholds._chart.figure)
+    assert view._plots.visible and not view._no_curves.visible
+    view.version = old
+    assert view._no_curves.visible and not view._plots.visible
+    assert view._no_curves.object == "No test window with both fraud and genuine payments to draw curves on."
+    assert view.thresholds._no_window.visible and not view.thresholds._readout.visible
+    view.version = "v1"
+    assert view._plots.visible and not view._no_curves.visible and view.thresholds._readout.visible
+    assert (view._curves.pr, view._curves.roc, view.thresholds._chart.figure) == figures
+    legend = [item.label.value for item in view._curves.pr.legend[0].items if item.visible]
+    assert legend == ["v1"]

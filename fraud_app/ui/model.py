@@ -141,7 +141,7 @@ class ModelView(View):
         self._metrics.refill(found["metrics"])
         drawable = found["curves"]["drawable"]
         self._curves.show(found["curves"])
-        self._plots.visible, self._no_curves.visible = drawable, not drawable
+        self._plots.visible, self._no_curves.visible = drawable, not drawable or bool(found["problems"])
         self._no_curves.object = plain(" ".join(found["problems"])) or NO_CURVES
 
     # -- promote and rollback --------------------------------------------------------------------------------
