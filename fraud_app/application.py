@@ -349,10 +349,12 @@ class FraudApp:
             self.live.reload_model()
 
     def promote(self, version: str, actor: Actor | str | None) -> str | None:
-        """Put a version in use, live scoring included. Returns the version it replaced."""
+        """Put a version in use, live scoring included. Returns the version it replaced: the version itself if it
+        already was in use, and then nothing changes."""
         actor = self.allow(actor, "promote")
         old = registry.promote(self.store, self.models_dir, version, actor)
-        self._model_changed()
+        if old != version:
+            self._model_changed()
         return old
 
     def rollback(self, actor: Actor | str | None) -> str:
@@ -363,10 +365,12 @@ class FraudApp:
         return version
 
     def set_thresholds(self, version: str, review: float, decline: float, actor: Actor | str | None) -> int:
-        """New thresholds for a version: its stored decisions follow, and live scoring if it is in use.
-        Returns how many stored decisions changed."""
+        """New thresholds for a version: its stored decisions follow, and live scoring if it is in use, and its
+        metrics' figures at the thresholds are computed again on its test window. Returns how many stored
+        decisions changed."""
         actor = self.allow(actor, "thresholds")
-        changed = registry.set_thresholds(self.store, version, review, decline, actor)
+        figures = backtest.figures_at(self.backtest_scores(version), review, decline, self.settings.review_cost)
+        changed = registry.set_thresholds(self.store, version, review, decline, actor, figures)
         self._model_changed()
         return changed
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import features, registry
+from . import features, registry, training
 from .curves import precision_recall_curve, roc_curve
 from .store import Store, backtests
 
@@ -74,3 +74,13 @@ def outcomes(frame: pd.DataFrame, budgets, review_cost: float) -> pd.DataFrame:
         "caught_amount": caught_amount, "missed_amount": total_amount - caught_amount,
         "precision": caught / alerts, "recall": caught / total if total else np.nan,
         "cost": total_amount - caught_amount + review_cost * alerts})
+
+
+def figures_at(frame: pd.DataFrame, review: float, decline: float, review_cost: float) -> dict[str, float]:
+    """A version's figures at these thresholds on its test window (docs/metrics.md): what its stored metrics
+    hold for the thresholds beside them. Empty without both fraud and genuine payments."""
+    y = frame["fraud"].to_numpy(bool)
+    if len(np.unique(y)) < 2:
+        return {}
+    return training.at_thresholds(y, frame["p"].to_numpy(), frame["day"].to_numpy(), frame["amount"].to_numpy(),
+                                  {"review": review, "decline": decline}, review_cost)

@@ -149,8 +149,13 @@ def load(store: Store, models_dir: Path, version: str | None = None) -> tuple[st
 
 
 def promote(store: Store, models_dir: Path, version: str, actor: str | None = None) -> str | None:
-    if models.get_version(store, version) is None:
+    """Put a version in use. Returns the version it replaced: the version itself if it already was in use, and
+    then nothing changes."""
+    row = models.get_version(store, version)
+    if row is None:
         raise ModelError(f"no model version {version!r}")
+    if row["status"] == "active":
+        return version
     load(store, models_dir, version)  # never promote a file that would not load
     return models.set_active(store, version, actor)
 
@@ -165,12 +170,14 @@ def rollback(store: Store, models_dir: Path, actor: str | None = None) -> str:
     return target
 
 
-def set_thresholds(store: Store, version: str, review: float, decline: float, actor: str | None = None) -> int:
-    """Save new thresholds for a version (the threshold simulator). Returns how many stored decisions changed."""
+def set_thresholds(store: Store, version: str, review: float, decline: float, actor: str | None = None,
+                   figures: dict[str, float] | None = None) -> int:
+    """Save new thresholds for a version (the threshold simulator), with its metrics' figures at them when given.
+    Returns how many stored decisions changed."""
     if not 0.0 <= review <= decline <= 1.0:
         raise ModelError(f"thresholds must satisfy 0 <= review <= decline <= 1, not {review} and {decline}")
     try:
-        return models.set_thresholds(store, version, {"review": review, "decline": decline}, actor)
+        return models.set_thresholds(store, version, {"review": review, "decline": decline}, actor, figures)
     except KeyError:
         raise ModelError(f"no model version {version!r}") from None
 

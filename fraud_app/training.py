@@ -73,7 +73,15 @@ def evaluate(y, p, day, card, amount, thresholds: dict[str, float], review_cost:
     out |= contract_metrics(y, p, day, card)
     if out["auc_roc"] is None:
         return out
+    return out | at_thresholds(y, p, day, amount, thresholds, review_cost)
+
+
+def at_thresholds(y, p, day, amount, thresholds: dict[str, float], review_cost: float) -> dict[str, float]:
+    """Precision, recall and alerts a day at each threshold, and the fraud amount caught and missed and the cost
+    at the review threshold (data with both classes)."""
+    y = np.asarray(y, dtype=np.int8)
     days = max(len(np.unique(day)), 1)
+    out: dict[str, float] = {}
     for name in ("review", "decline"):
         flagged = p >= thresholds[name]
         hits = int((flagged & (y == 1)).sum())
@@ -82,9 +90,8 @@ def evaluate(y, p, day, card, amount, thresholds: dict[str, float], review_cost:
         out[f"alerts_per_day_at_{name}"] = float(flagged.sum() / days)
     alerts = p >= thresholds["review"]
     missed = float(amount[(y == 1) & ~alerts].sum())
-    out |= {"missed_fraud_amount": missed, "caught_fraud_amount": float(amount[(y == 1) & alerts].sum()),
-            "cost": missed + review_cost * float(alerts.sum())}
-    return out
+    return out | {"missed_fraud_amount": missed, "caught_fraud_amount": float(amount[(y == 1) & alerts].sum()),
+                  "cost": missed + review_cost * float(alerts.sum())}
 
 
 # -- windows ---------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The app in a real browser (Debian's Chromium through Playwright)."""
+import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import CASE_ROWS, Server, confirm_first_alert, copy_of, open_first_case, run_cli
 
@@ -79,6 +81,27 @@ def test_every_view_loads_with_no_console_errors(app, watched):
     page.get_by_text("generate --seed 0").first.wait_for(timeout=10_000)  # the load, from the database
     assert page.get_by_text("Labelled fraud").count() >= 1
     shot(page, "data")
+    assert errors == []
+
+
+def test_the_model_view_draws_its_curves_and_the_simulator_follows_the_slider(app, watched):
+    page, errors = watched
+    page.goto(app.url)
+    page.get_by_role("button", name="Model").click()
+    threshold = page.get_by_text("Review threshold", exact=True).first.locator("xpath=..")
+    threshold.wait_for(timeout=30_000)
+    before = threshold.inner_text()
+    page.locator(".noUi-handle").first.focus()  # the alert budget's slider
+    for _ in range(6):
+        page.keyboard.press("ArrowLeft")
+    page.get_by_text("Alert budget (a day): 70").wait_for(timeout=10_000)
+    page.wait_for_function("""([element, before]) => element.innerText !== before""",
+                           arg=[threshold.element_handle(), before], timeout=30_000)
+    assert float(threshold.inner_text().split()[-1]) > float(before.split()[-1])  # fewer alerts: a higher bar
+    alerts = page.locator("div[style*='font-size: 10pt']", has_text="Alerts a day").locator("xpath=..")
+    expect(alerts).to_have_text(re.compile(r"Alerts a day\s*70$"), timeout=10_000)
+    assert page.locator("canvas").count() >= 3  # the curves and the sweep (Bokeh draws titles inside the canvas)
+    assert not any(notice.is_visible() for notice in page.get_by_text("No test window").all())
     assert errors == []
 
 

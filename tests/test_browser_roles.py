@@ -8,6 +8,7 @@ import re
 import subprocess
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import BIN, CASE_ROWS, HEADER, cli_env, note_box, open_first_case, scored_server
 from fraud_app.access import Actor, Forbidden
@@ -154,11 +155,14 @@ def test_the_lead_imports_backs_up_sets_thresholds_trains_promotes_and_rolls_bac
     page.get_by_text("(lee)").first.wait_for(timeout=WAIT)  # the job runs under lee's name
     page.get_by_text(re.compile(r"Training on .* finished in")).wait_for(timeout=JOB_WAIT)
     page.locator(".tabulator-cell[tabulator-field=version]", has_text="v2").wait_for(timeout=WAIT)
+    expect(page.get_by_label("Version", exact=True)).to_have_value("v2", timeout=WAIT)  # the new one, chosen
+    expect(page.locator("progress:visible")).to_have_count(0, timeout=WAIT)  # the bar goes with the job
 
-    page.get_by_label("Version", exact=True).select_option("v2")
     confirm(page, "Promote")
     page.get_by_text("v2 is in use (was v1); live scoring switched.").wait_for(timeout=WAIT)
     page.get_by_text(re.compile("Scoring stored transactions with v2 finished in")).wait_for(timeout=JOB_WAIT)
+    confirm(page, "Promote")  # again: it is in use already
+    page.get_by_text("v2 is already in use; nothing changed.").wait_for(timeout=WAIT)
     confirm(page, "Roll back")
     page.get_by_text("Rolled back: v1 is in use again; live scoring switched.").wait_for(timeout=WAIT)
 
@@ -190,6 +194,7 @@ def test_the_audit_log_names_who_did_each_action_and_who_was_refused(team, brows
             if action in ("train", "promote", "rollback", "thresholds")}
     assert done == {("lee", "thresholds", "v1"), ("lee", "train", "v2"), ("lee", "promote", "v2"),
                     ("lee", "rollback", "v1")}
+    assert [action for _, action, *_ in rows].count("promote") == 1  # promoting it again changed nothing
     assert any(actor == "lee" and action == "import" and note.endswith("roles.csv")
                for actor, action, _, _, _, note in rows)
     assert any(actor == "lee" and action == "backup" for actor, action, *_ in rows)

@@ -117,15 +117,17 @@ def test_model_view_lists_versions_and_compares_two(app):
     app.train(seed=3, actor="ana")
     view = ModelView(data_store=DataStore(app=app))
     pn.panel(view).get_root()
-    assert list(view._table.value["version"]) == ["v2", "v1"] and view.version == "v1"
+    assert list(view._versions.value["version"]) == ["v2", "v1"] and view.version == "v1"
     view.compare = "v2"
-    metrics = view._metrics()
-    frame = metrics.value
-    assert list(frame.columns) == ["metric", "v1", "v2", "change"]
+    frame = view._metrics.value
+    assert list(frame.columns) == ["metric", "v1", "v2", "v1 − v2"]
     ap = frame.set_index("metric").loc["Average precision"]
-    assert float(ap["change"]) == pytest.approx(float(ap["v2"]) - float(ap["v1"]), abs=0.0011)
+    assert float(ap["v1 − v2"]) == pytest.approx(float(ap["v1"]) - float(ap["v2"]), abs=1e-9)
+    assert set(view._curves.sources["pr"][0].data["version"]) == {"v1"}
+    assert set(view._curves.sources["roc"][1].data["version"]) == {"v2"}
+    assert min(view._curves.sources["roc"][0].data["x"]) > 0  # drawn on a log axis
     view.version = "v2"
     view._promote()  # v2 has no scores yet: a background job scores everything with it
     assert registry.models.active_version(store)["version"] == "v2"
     assert app.jobs.wait(120).error is None and analytics.has_scores(store, "v2")
-    assert isinstance(view._table.value, pd.DataFrame)
+    assert isinstance(view._versions.value, pd.DataFrame)

@@ -75,16 +75,21 @@ def previously_active(store: Store) -> str | None:
     return found[0] if found else None
 
 
-def set_thresholds(store: Store, version: str, thresholds: dict[str, float], actor: str | None) -> int:
+def set_thresholds(store: Store, version: str, thresholds: dict[str, float], actor: str | None,
+                   figures: dict[str, float] | None = None) -> int:
     """New review and decline thresholds for a version; its stored decisions follow at once, so the review
-    queue matches what live scoring now does. Returns the number of stored decisions that changed."""
+    queue matches what live scoring now does. `figures` replace those of its metrics (the ones at the
+    thresholds). Returns the number of stored decisions that changed."""
     review, decline = float(thresholds["review"]), float(thresholds["decline"])
     with store.transaction() as cur:
-        old = cur.execute("SELECT thresholds FROM model_versions WHERE version = ?", [version]).fetchone()
+        old = cur.execute("SELECT thresholds, metrics FROM model_versions WHERE version = ?", [version]).fetchone()
         if old is None:
             raise KeyError(version)
-        cur.execute("UPDATE model_versions SET thresholds = ? WHERE version = ?",
-                    [json.dumps({"review": review, "decline": decline}), version])
+        metrics = json.loads(old[1]) if old[1] is not None else None
+        if figures:
+            metrics = {**(metrics or {}), **figures}
+        cur.execute("UPDATE model_versions SET thresholds = ?, metrics = ? WHERE version = ?",
+                    [json.dumps({"review": review, "decline": decline}), json.dumps(metrics), version])
         changed = cur.execute(
             "UPDATE scores SET decision = d.decision, risk_level = d.level FROM ("
             f"  SELECT transaction_id, {decision_sql('fraud_probability')} AS decision,"

@@ -21,6 +21,7 @@ class JobStatus(Viewer):
 
     data_store = param.ClassSelector(class_=DataStore)
     message = param.String(default="")
+    ended = param.ClassSelector(class_=Job, default=None, doc="The last job seen to end, set before the refresh.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -28,8 +29,10 @@ class JobStatus(Viewer):
                                            bar_color="primary")
         self._jobs = self.data_store.app.jobs
         self._poll = None
-        self._seen: Job | None = self._jobs.current  # a job that ended before this session opened is old news
-        if self._seen is not None and self._seen.running:
+        current = self._jobs.current
+        # A job that ended before this session opened is old news; one still running is followed to its end.
+        self._seen: Job | None = current if current is not None and not current.running else None
+        if current is not None and current.running:
             self.watch()
 
     @property
@@ -46,8 +49,11 @@ class JobStatus(Viewer):
         job = self._jobs.current
         if job is None:
             return
-        self._bar.visible, self._bar.value = job.running, int(100 * job.fraction)
-        if job.running:
+        # Read once: the job may end while the bar is drawn, and the poll stops only after a reading that saw
+        # it ended, which hides the bar.
+        running = job.running
+        self._bar.visible, self._bar.value = running, int(100 * job.fraction)
+        if running:
             self.message = (f"{plain(job.title)} ({plain(job.actor)}): {plain(job.message)} · "
                             f"{time.monotonic() - job.started:.0f} s")
             return
@@ -59,6 +65,7 @@ class JobStatus(Viewer):
             took = f"{job.finished - job.started:.0f} s"
             self.message = (f"**{plain(job.title)} failed** after {took}: {plain(job.error)}" if job.error
                             else f"{plain(job.title)} finished in {took}: {plain(job.message)}")
+            self.ended = job
             self.data_store.refresh()
 
     def __panel__(self) -> pn.viewable.Viewable:

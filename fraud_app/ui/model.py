@@ -2,7 +2,8 @@
 side by side, promote and rollback with a confirmation, training, and the threshold simulator."""
 from __future__ import annotations
 
-import hvplot.pandas  # noqa: F401  (registers .hvplot)
+from functools import partial
+
 import pandas as pd
 import panel as pn
 import param
@@ -13,12 +14,15 @@ from ..store import analytics
 from .downloads import csv_download
 from ..jobs import BusyError
 from .jobs import JobStatus
+from .model_charts import CurvesChart
 from .retrain import TrainingPanel
 from .safe import plain
+from .tables import Table
 from .thresholds import ThresholdPanel
 from .view import View
 
 NONE = "(none)"
+NO_CURVES = "No test window with both fraud and genuine payments to draw curves on."
 FORMATS = {"AUC": {"type": "money", "precision": 3}, "AP": {"type": "money", "precision": 3},
            "CP@100": {"type": "money", "precision": 3}, "alerts a day": {"type": "money", "precision": 1},
            "review at": {"type": "money", "precision": 4}, "decline at": {"type": "money", "precision": 4}}
@@ -35,6 +39,25 @@ METRICS = {"auc_roc": ("AUC", "{:.3f}"), "average_precision": ("Average precisio
 
 def _fmt(value, fmt: str) -> str:
     return "" if value is None else fmt.format(value)
+
+
+def _change(shown: str, other: str, fmt: str) -> str:
+    """The first number less the second, as both are shown (so the row adds up as read), with its sign."""
+    if not shown or not other:
+        return ""
+    change = float(shown.replace(",", "")) - float(other.replace(",", ""))
+    return fmt.format(0.0) if change == 0 else fmt.replace("{:", "{:+").format(change)
+
+
+def metrics_frame(rows: list[dict], chosen: list[str]) -> pd.DataFrame:
+    """A row for each metric, a column for each chosen version, and for two, "A − B": A's value less B's."""
+    metrics = {r["version"]: r["metrics"] or {} for r in rows}
+    shown = {v: [_fmt(metrics.get(v, {}).get(k), fmt) for k, (_, fmt) in METRICS.items()] for v in chosen}
+    frame = pd.DataFrame({"metric": [label for label, _ in METRICS.values()]} | shown)
+    if len(chosen) == 2:
+        a, b = chosen
+        frame[f"{a} − {b}"] = [_change(x, y, fmt) for x, y, (_, fmt) in zip(shown[a], shown[b], METRICS.values())]
+    return frame
 
 
 def versions_frame(rows: list[dict]) -> pd.DataFrame:
@@ -61,65 +84,65 @@ class ModelView(View):
         self.status = JobStatus(data_store=self.data_store)
         self.training = TrainingPanel(data_store=self.data_store, status=self.status)
         self.thresholds = ThresholdPanel(data_store=self.data_store)
-        self._table = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, sizing_mode="stretch_width",
-                                           max_height=240, formatters=FORMATS)
+        self._versions = Table(show_index=False, disabled=True, sizing_mode="stretch_width", max_height=240,
+                               formatters=FORMATS)
+        self._metrics = Table(show_index=False, disabled=True, width=560,
+                              configuration={"columnDefaults": {"hozAlign": "right"}})
+        self._curves = CurvesChart()
+        self._plots = pn.Row(pn.pane.Bokeh(self._curves.pr, sizing_mode="stretch_width"),
+                             pn.pane.Bokeh(self._curves.roc, sizing_mode="stretch_width"),
+                             sizing_mode="stretch_width", visible=False)
+        self._no_curves = pn.pane.Alert(NO_CURVES, alert_type="info", visible=False)
         self._confirm = pn.Column(visible=False, sizing_mode="stretch_width")
-        self._sync()
-        self.param.watch(self._sync, "drawn")
+        self._pick: str | None = None  # a version to choose once the versions are read again
+        self._showing = False
+        self.param.watch(self._load, ["drawn", "version", "compare"])
         self.param.watch(lambda e: setattr(self.thresholds, "version", e.new), "version")
-        self.thresholds.version = self.version
+        self.training.param.watch(self._trained, "trained")
+        self._load()
 
-    def _rows(self) -> list[dict]:
-        return registry.versions(self.data_store.store)
+    def _trained(self, event) -> None:
+        self._pick = event.new  # chosen when the refresh the training's end brings reads the versions
 
-    def _sync(self, *_) -> None:
-        rows = self._rows()
+    def _load(self, *_) -> None:
+        if self._showing:  # the version and comparison just shown are what was read
+            return
+        self.later(partial(self._fetch, self._pick or self.version, self.compare, self._pick), self._show)
+
+    def _fetch(self, version: str | None, compare: str, pick: str | None) -> dict:
+        """The versions, and the metrics and curves of the chosen ones (in a worker thread)."""
+        app = self.data_store.app
+        rows = registry.versions(app.store)
         names = [r["version"] for r in rows]
-        active = next((r["version"] for r in rows if r["status"] == "active"), names[-1] if names else None)
-        self.param.version.objects, self.param.compare.objects = names, [NONE] + names
-        if self.version not in names:
-            self.version = active
-        if self.compare not in self.param.compare.objects:
-            self.compare = NONE
-        self._table.value = versions_frame(rows)
+        if version not in names:
+            version = next((r["version"] for r in rows if r["status"] == "active"), names[-1] if names else None)
+        compare = compare if compare in names else NONE
+        chosen = list(dict.fromkeys(v for v in (version, compare) if v and v != NONE))
+        curves, problems = {}, []
+        for v in chosen:
+            try:
+                curves[v] = backtest.curves(app.backtest_scores(v))
+            except registry.ModelError as exc:  # an old version whose file cannot score its test window
+                problems.append(str(exc))
+        return {"names": names, "version": version, "compare": compare, "pick": pick,
+                "versions": versions_frame(rows), "metrics": metrics_frame(rows, chosen),
+                "curves": CurvesChart.prepare(curves), "problems": problems}
 
-    # -- curves ----------------------------------------------------------------------------------------------
-    def _chosen(self) -> list[str]:
-        return [v for v in (self.version, self.compare) if v and v != NONE]
-
-    @param.depends("version", "compare")
-    def _curves(self) -> pn.viewable.Viewable:
-        pr, roc = [], []
-        for v in dict.fromkeys(self._chosen()):
-            p, r = backtest.curves(self.data_store.app.backtest_scores(v))
-            pr.append(p.assign(version=v))
-            roc.append(r[r.fpr > 0].assign(version=v))  # a log axis: the low false-positive end matters
-        if not pr or all(f.empty for f in pr):
-            return pn.pane.Alert("No test window with both fraud and genuine payments to draw curves on.",
-                                 alert_type="info")
-        style = dict(by="version", responsive=True, height=320, shared_axes=False, legend="bottom_left",
-                     color=["#1f5fa8", "#ef6c00"])
-        pr_plot = pd.concat(pr).hvplot.line(x="recall", y="precision", title="Precision and recall on the test window",
-                                            ylim=(0, 1.02), **style)
-        roc_plot = pd.concat(roc).hvplot.line(x="fpr", y="tpr", title="ROC on the test window", logx=True,
-                                              xlabel="false positive rate (log scale)", ylabel="true positive rate",
-                                              ylim=(0, 1.02), **style)
-        return pn.Row(pn.pane.HoloViews(pr_plot, sizing_mode="stretch_width"),
-                      pn.pane.HoloViews(roc_plot, sizing_mode="stretch_width"), sizing_mode="stretch_width")
-
-    @param.depends("version", "compare")
-    def _metrics(self) -> pn.viewable.Viewable:
-        rows = {r["version"]: r["metrics"] or {} for r in self._rows()}
-        chosen = list(dict.fromkeys(self._chosen()))
-        values = {v: [rows.get(v, {}).get(k) for k in METRICS] for v in chosen}
-        frame = pd.DataFrame({"metric": [label for label, _ in METRICS.values()]} |
-                             {v: [_fmt(x, f) for x, (_, f) in zip(values[v], METRICS.values())] for v in chosen})
-        if len(chosen) == 2:
-            a, b = chosen
-            frame["change"] = ["" if x is None or y is None else ("+" if y >= x else "") + _fmt(y - x, f)
-                               for x, y, (_, f) in zip(values[a], values[b], METRICS.values())]
-        return pn.widgets.Tabulator(frame, show_index=False, disabled=True, width=560,
-                                    configuration={"columnDefaults": {"hozAlign": "right"}})
+    def _show(self, found: dict) -> None:
+        self._showing = True
+        try:
+            self.param.version.objects, self.param.compare.objects = found["names"], [NONE] + found["names"]
+            self.version, self.compare = found["version"], found["compare"]
+        finally:
+            self._showing = False
+        if found["pick"] is not None and found["pick"] == self._pick:
+            self._pick = None
+        self._versions.refill(found["versions"])
+        self._metrics.refill(found["metrics"])
+        drawable = found["curves"]["drawable"]
+        self._curves.show(found["curves"])
+        self._plots.visible, self._no_curves.visible = drawable, not drawable or bool(found["problems"])
+        self._no_curves.object = plain(" ".join(found["problems"])) or NO_CURVES
 
     # -- promote and rollback --------------------------------------------------------------------------------
     def _ask(self, question: str, action) -> None:
@@ -141,6 +164,9 @@ class ModelView(View):
             old = ds.app.promote(version, ds.actor)
         except (registry.ModelError, Forbidden) as exc:
             self.message = f"Cannot promote: {exc}"
+            return
+        if old == version:
+            self.message = f"{version} is already in use; nothing changed."
             return
         self.message = f"{version} is in use (was {old or 'none'}); live scoring switched."
         self._rescore(version)
@@ -180,16 +206,17 @@ class ModelView(View):
         rollback.on_click(lambda *_: self._ask("Go back to the version used before the current one?", self._rollback))
         return pn.Column(
             pn.Row(pn.pane.Markdown("## Model and retraining"), pn.HSpacer(),
-                   csv_download(lambda: self._table.value, "model_versions.csv")),
+                   csv_download(lambda: self._versions.value, "model_versions.csv")),
             self.status,
-            self._table,
+            self._versions.slot,
             pn.Row(pn.widgets.Select.from_param(self.param.version, name="Version", width=140),
                    pn.widgets.Select.from_param(self.param.compare, name="Compare with", width=140),
                    promote, rollback),
             self._confirm,
             pn.pane.Markdown(pn.bind(plain, self.param.message)),  # error texts among them
-            self._curves,
-            self._metrics,
+            self._no_curves,
+            self._plots,
+            self._metrics.slot,
             pn.layout.Divider(),
             self.thresholds,
             pn.layout.Divider(),

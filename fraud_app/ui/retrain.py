@@ -20,6 +20,7 @@ class TrainingPanel(Viewer):
     delay_days = param.Integer(default=7, bounds=(0, 60), doc="Days between training and test, as labels lag.")
     test_days = param.Integer(default=7, bounds=(1, 60), doc="Days to test the new version on.")
     error = param.String(default="")
+    trained = param.String(default=None, allow_None=True, doc="The version a training started here made.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -32,6 +33,8 @@ class TrainingPanel(Viewer):
                                          disabled=self.status.busy, align="end")
         self._button.on_click(self._train)
         self.status.param.watch(lambda *_: setattr(self._button, "disabled", self.status.busy), "message")
+        self._job = None
+        self.status.param.watch(self._ended, "ended")
 
     def _train(self, *_) -> None:
         app, store, who = self.data_store.app, self.data_store.store, self.data_store.actor
@@ -48,13 +51,18 @@ class TrainingPanel(Viewer):
                 return app.train(train_start=w.train_start, train_end=w.train_end, delay_days=self.delay_days,
                                  test_days=self.test_days, actor=who, progress=progress)
 
-            app.jobs.start(f"Training on {w.train_start} to {w.train_end}", name_of(who), work)
+            self._job = app.jobs.start(f"Training on {w.train_start} to {w.train_end}", name_of(who), work)
         except (training.TrainingError, BusyError, Forbidden) as exc:
             self.error = f"Cannot train: {exc}"
             return
         self.error = ""
         self._button.disabled = True
         self.status.watch()
+
+    def _ended(self, event) -> None:
+        job = event.new
+        if job is self._job and job.error is None:
+            self.trained = job.result["model_version"]
 
     def __panel__(self) -> pn.viewable.Viewable:
         bounds = self.data_store.bounds or (None, None)

@@ -53,6 +53,13 @@ class Table:
             self.widget.style.apply(style, axis=1)
         self.slot.objects = [self.widget]
 
+    def refill(self, frame: pd.DataFrame) -> None:
+        """New rows that may have other columns: with other columns, a new table made with them (the browser
+        would set the columns again, as for a table made empty)."""
+        if self.widget is not None and list(frame.columns) != list(self.widget.value.columns):
+            self.widget = None
+        self.fill(frame)
+
     @property
     def selection(self) -> list[int]:
         return self.widget.selection if self.widget is not None else []

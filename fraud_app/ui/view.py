@@ -24,7 +24,7 @@ class View(Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._stale = False
-        self._asked = 0
+        self._asked: dict[str, int] = {}
         self.data_store.param.watch(self._changed, list(self.follows))
         self.param.watch(self._moved, "on_screen")
 
@@ -39,19 +39,19 @@ class View(Viewer):
             self._stale = False
             self.drawn += 1
 
-    def later(self, fetch: Callable[[], Any], show: Callable[[Any], None]) -> None:
+    def later(self, fetch: Callable[[], Any], show: Callable[[Any], None], lane: str = "") -> None:
         """fetch() in a worker thread, then show(its result) on the session's event loop. That loop serves every
         session and the REST API: the queries run off it (DuckDB lets go of it while it works), and only putting
-        the results on screen runs on it. Of overlapping calls only the last one shows. Outside a served session
-        (tests, benchmarks), both at once."""
-        self._asked += 1
-        asked, doc = self._asked, pn.state.curdoc
+        the results on screen runs on it. Of overlapping calls in one lane only the last one shows (a save in
+        its own lane is not dropped for a redraw). Outside a served session (tests, benchmarks), both at once."""
+        asked = self._asked[lane] = self._asked.get(lane, 0) + 1
+        doc = pn.state.curdoc
         if doc is None or doc.session_context is None:
             show(fetch())
             return
 
         def shown(found: Any) -> None:
-            if asked == self._asked:
+            if asked == self._asked[lane]:
                 show(found)
 
         async def run() -> None:
