@@ -208,3 +208,50 @@ def test_importing_a_file_from_the_data_view(trained, tmp_path, watched):
         scored = store.cursor().execute("SELECT count(*) FROM scores WHERE transaction_id LIKE 'u-%'").fetchone()
     assert rows == (5,) and scored == (5,)
     assert errors == []
+
+
+def _queue_amounts(db) -> list[float]:
+    """Every amount of the Review queue as it opens (undecided alerts of the last 30 days of data), largest first,
+    straight from the database."""
+    import datetime as dt
+
+    from fraud_app.store import Store, queries
+
+    with Store(db) as store:
+        first, last = queries.usual_span(store)
+        start = max(first, last - dt.timedelta(days=29))
+        return [r[0] for r in store.cursor().execute(
+            "SELECT t.amount FROM scores s JOIN transactions t USING (transaction_id) "
+            "WHERE s.decision IN ('review', 'decline') AND t.timestamp >= ? AND t.timestamp < ? "
+            "AND transaction_id NOT IN (SELECT transaction_id FROM cases) ORDER BY t.amount DESC",
+            [start, last + dt.timedelta(days=1)]).fetchall()]
+
+
+def test_a_header_click_sorts_the_whole_queue_and_paging_follows(trained, tmp_path, watched):
+    from playwright.sync_api import expect
+
+    page, errors = watched
+    db = copy_of(trained, tmp_path)
+    assert run_cli(tmp_path, "--db", str(db), "score").returncode == 0
+    amounts = _queue_amounts(db)
+    srv = Server(tmp_path, db)
+    try:
+        srv.wait()
+        page.goto(srv.url)
+        page.get_by_role("button", name="Review queue").click()
+        pager = page.get_by_text("alerts", exact=False).filter(has_text="Page 1 of")
+        assert settled(pager) == len(amounts) > 2 * 25  # more than two pages
+        cells = page.locator(".tabulator-row [tabulator-field=amount]")
+        shown = [float(t.replace(",", "")) for t in cells.all_inner_texts()]
+        assert len(shown) == 25 and max(shown) < amounts[0]  # sorted by score, the page lacks the largest amount
+        page.locator(".tabulator-col[tabulator-field=amount] .tabulator-col-title").click()
+        expect(cells.first).to_have_text(f"{amounts[0]:,.2f}", timeout=30_000)  # the largest of the whole queue
+        expect(cells).to_have_text([f"{a:,.2f}" for a in amounts[:25]], timeout=30_000)
+        page.get_by_role("button", name="Next ▶").click()  # paging goes on in the same order
+        expect(cells).to_have_text([f"{a:,.2f}" for a in amounts[25:50]], timeout=30_000)
+        page.locator(".tabulator-col[tabulator-field=amount] .tabulator-col-title").click()  # the other way
+        expect(cells.first).to_have_text(f"{amounts[-1]:,.2f}", timeout=30_000)
+        page.get_by_text("Page 1 of").first.wait_for(timeout=10_000)
+    finally:
+        srv.stop()
+    assert errors == []

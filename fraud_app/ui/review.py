@@ -40,6 +40,8 @@ class ReviewView(View):
     dates = param.DateRange(default=None, doc="Alerts on these days, both inclusive.")
     status = param.Selector(default="undecided", objects=list(cases.STATUSES))
     sort = param.Selector(default="score", objects=list(cases.SORTS))
+    order = param.Tuple(default=None, length=2, allow_None=True,
+                        doc="The column header the analyst sorted by and its direction; None: `sort` decides.")
     min_score = param.Number(default=0.0, bounds=(0, 1))
     min_amount = param.Number(default=0.0, bounds=(0, None))
     channel = param.Selector(default="", objects={"all": "", "pos": "pos", "online": "online", "atm": "atm"})
@@ -50,14 +52,20 @@ class ReviewView(View):
 
     def __init__(self, **params):
         super().__init__(**params)
+        # A header click sorts the whole queue in SQL (_sorted); Tabulator's own sort of the page it holds then
+        # agrees with it. The first click puts the largest amounts and scores and the newest payments first.
         self._table = Table(show_index=False, disabled=True, selectable="checkbox", sizing_mode="stretch_width",
                             height=720, page_size=PAGE_SIZE, widths={"top reason": 360},
+                            sortable={"top reason": False},
+                            configuration={"columnDefaults": {"headerSortStartingDir": "desc"}},
                             formatters={"score": {"type": "progress", "max": 1, "color": "#c62828", "legend": True},
                                         "amount": {"type": "money", "precision": 2}})
         self.dates = self.data_store.period
-        self.param.watch(self._filtered, FILTERS)
-        self.param.watch(self._load, ["page", *FILTERS])
+        self.param.watch(self._filtered, [*FILTERS, "order"])
+        self.param.watch(self._load, ["page", *FILTERS, "order"])
         self.param.watch(self._load, "drawn")
+        self.param.watch(self._chosen, "sort")
+        self._table.on_sort(self._sorted)
         # A click on an id opens it in Investigate; the checkboxes still select rows for a decision.
         self._table.on_click(lambda event: self.data_store.investigate(event.value), column="transaction_id")
         self._note = pn.widgets.TextInput(placeholder="note for the decision (optional)", sizing_mode="stretch_width")
@@ -69,7 +77,18 @@ class ReviewView(View):
         return cases.alert_page(
             ds.store, ds.model_version, status=self.status, start=start, end=end, min_score=self.min_score,
             min_amount=self.min_amount, channel=self.channel or None, customer_id=self.customer_id or None,
-            terminal_id=self.terminal_id or None, sort=self.sort, page=page, size=size)
+            terminal_id=self.terminal_id or None, sort=self.sort, order=self.order, page=page, size=size)
+
+    def _sorted(self, sorters: list[dict]) -> None:
+        """A column header clicked: the queue is sorted by that column, from its first page."""
+        first = sorters[0] if sorters else {}
+        wanted = (first.get("field"), first.get("dir"))
+        self.order = wanted if wanted[0] in cases.COLUMN_SORTS and wanted[1] in cases.DIRECTIONS else None
+
+    def _chosen(self, *_) -> None:
+        """A sort chosen from the list replaces the header's."""
+        self.order = None
+        self._table.unsort()
 
     def _filtered(self, *_) -> None:
         """Other alerts now: back to the first page, and the last decision's line no longer speaks of them."""
