@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .db import Store
-from .schema import alert_sql
+from .schema import alert_sql, score_sql
 
 # A decision and the label it records (None: no label, the case stays open for someone else).
 DECISIONS = {"confirmed_fraud": True, "legitimate": False, "escalated": None}
@@ -114,7 +114,7 @@ def alert_page(store: Store, version: str, *, status: str = "undecided", start: 
         total = cur.execute(f"SELECT count(*) {base}", params).fetchall()[0][0]
         frame = cur.execute(
             f"SELECT t.transaction_id, t.timestamp, t.customer_id, t.terminal_id, t.amount, t.channel, "
-            f"round(s.fraud_probability, 3) AS score, s.decision, coalesce(c.status, 'open') AS status, c.analyst, "
+            f"{score_sql('s.fraud_probability')} AS score, s.decision, coalesce(c.status, 'open') AS status, c.analyst, "
             f"s.reasons {base} ORDER BY {by}, t.transaction_id LIMIT ? OFFSET ?",
             [*params, int(size), int(max(page - 1, 0) * size)]).df()
     finally:

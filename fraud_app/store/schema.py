@@ -31,6 +31,13 @@ def alert_sql(column: str = "decision") -> str:
     return f"{column} IN ({', '.join(repr(d) for d in ALERT_DECISIONS)})"
 
 
+def score_sql(probability: str) -> str:
+    """SQL: a probability to 3 significant digits, for a table to show. To 3 decimals, most payments' scores (far
+    below 0.0005) would be 0, and a table's score bar shows no figure for 0: an empty cell."""
+    return (f"CASE WHEN {probability} > 0 THEN round({probability}, 2 - CAST(floor(log10({probability})) AS INTEGER)) "
+            f"ELSE {probability} END")
+
+
 def decision_sql(probability: str, labels: tuple[str, ...] = DECISIONS) -> str:
     """SQL: the decision (or, with labels=RISK_LEVELS, the risk level) of a probability, given the thresholds
     as named parameters $review and $decline."""
