@@ -180,6 +180,8 @@ def test_training_from_the_ui_creates_a_new_version(trained, tmp_path, watched):
 
 
 def test_importing_a_file_from_the_data_view(trained, tmp_path, watched):
+    from playwright.sync_api import expect
+
     from fraud_app.store import Store
 
     page, errors = watched
@@ -196,11 +198,21 @@ def test_importing_a_file_from_the_data_view(trained, tmp_path, watched):
         page.get_by_role("button", name="Data").click()
         page.locator("input[type=file]").set_input_files(str(bad))
         page.get_by_role("button", name="Import", exact=True).click()
-        page.get_by_text("line 2: amount").wait_for(timeout=60_000)  # refused whole, line and field named
+        page.get_by_text("line 2: amount").first.wait_for(timeout=60_000)  # refused whole, line and field named
         page.locator("input[type=file]").set_input_files(str(good))
         page.get_by_role("button", name="Import", exact=True).click()
         page.get_by_text("5 rows imported").wait_for(timeout=60_000)
         page.get_by_text("good.csv").first.wait_for(timeout=10_000)  # in the load history
+        loads = page.locator(".tabulator-row").filter(has=page.locator("[tabulator-field=status]"))
+        expect(loads.locator("[tabulator-field=source]", has_text="csv")).to_have_text(["good.csv", "bad.csv"],
+                                                                                       timeout=10_000)
+        refused = loads.filter(has=page.locator("[tabulator-field=source]", has_text="bad.csv"))
+        expect(refused.locator("[tabulator-field=status]")).to_have_text("refused")
+        expect(refused.locator("[tabulator-field=rows]")).to_have_text("0")
+        expect(refused.locator("[tabulator-field=reason]")).to_have_text(
+            "1 of 1 rows are invalid: line 2: amount: is not a number (got 'abc')")
+        expect(loads.filter(has=page.locator("[tabulator-field=source]", has_text="good.csv"))
+               .locator("[tabulator-field=status]")).to_have_text("imported")
     finally:
         srv.stop()
     with Store(db) as store:

@@ -166,5 +166,12 @@ CREATE TABLE api_tokens (
 );
 """
 
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6)]
+# v7: a refused import is a load too: its status and, in words, why it was refused (it wrote no transactions).
+# Every earlier load imported its rows.
+_V7 = """
+ALTER TABLE imports ADD COLUMN status VARCHAR NOT NULL DEFAULT 'imported';
+ALTER TABLE imports ADD COLUMN error VARCHAR;
+"""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6), (7, _V7)]
 LATEST_VERSION = MIGRATIONS[-1][0]
