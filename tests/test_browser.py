@@ -261,9 +261,16 @@ def test_a_header_click_sorts_the_whole_queue_and_paging_follows(trained, tmp_pa
         expect(cells).to_have_text([f"{a:,.2f}" for a in amounts[:25]], timeout=30_000)
         page.get_by_role("button", name="Next ▶").click()  # paging goes on in the same order
         expect(cells).to_have_text([f"{a:,.2f}" for a in amounts[25:50]], timeout=30_000)
-        page.locator(".tabulator-col[tabulator-field=amount] .tabulator-col-title").click()  # the other way
+        header = page.locator(".tabulator-col[tabulator-field=amount]")
+        header.locator(".tabulator-col-title").click()  # the other way
         expect(cells.first).to_have_text(f"{amounts[-1]:,.2f}", timeout=30_000)
         page.get_by_text("Page 1 of").first.wait_for(timeout=10_000)
+        page.get_by_label("Sort").select_option("age")  # the list's sort replaces the header's
+        expect(header).to_have_attribute("aria-sort", "none", timeout=30_000)
+        times = page.locator(".tabulator-row [tabulator-field=timestamp]")
+        expect(cells.first).not_to_have_text(f"{amounts[-1]:,.2f}", timeout=30_000)
+        shown = times.all_inner_texts()
+        assert len(shown) == 25 and shown == sorted(shown), shown
     finally:
         srv.stop()
     assert errors == []
