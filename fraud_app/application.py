@@ -306,14 +306,15 @@ class FraudApp:
 
     def import_file(self, path: Path, mapping: Mapping[str, str] | None = None, *, skip_invalid: bool = False,
                     rejects_path: Path | None = None, score: bool = True, actor: Actor | str | None = None,
-                    progress: Progress | None = None) -> ImportReport:
+                    progress: Progress | None = None, source: str | None = None) -> ImportReport:
         """Import a file (all or nothing unless skip_invalid), make its rows history for live scoring, and
-        with `score`, score them with the model in use, if any. The report says what was refused and where."""
+        with `score`, score them with the model in use, if any. The report says what was refused and where.
+        `source` names the file in the load history (default: its path); a refused file is listed there too."""
         actor = self.allow(actor, "import")
         step = progress or _quiet
         report = importer.import_file(self.store, path, mapping, currency=self.settings.currency,
                                       skip_invalid=skip_invalid, rejects_path=rejects_path, actor=actor,
-                                      progress=_part(step, 0, 0.4))
+                                      progress=_part(step, 0, 0.4), source=source)
         if not report.imported:
             return report
         if self.live is not None:

@@ -209,6 +209,9 @@ def setup_logging(settings: Settings, console_level: str | None = None) -> Path:
     log_file = settings.log_dir / "fraud_app.log"
     root = logging.getLogger("fraud_app")
     root.setLevel(settings.log_level.upper())
+    # Our lines reach the console through our handler only: `panel serve` gives the root logger a console handler
+    # of its own (Bokeh's logging.basicConfig), which would print each of them a second time.
+    root.propagate = False
     for old in [h for h in root.handlers if getattr(h, "_fraud_app", False)]:
         root.removeHandler(old)
         old.close()

@@ -12,6 +12,7 @@ import duckdb
 from . import fields
 from .fields import FieldError  # noqa: F401  (raised by parse_record; callers catch it from here)
 from .store import Reject, Staging, Store, TRANSACTION_FIELDS
+from .store.ingest import record_refused
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -37,6 +38,13 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return self.rejected == 0
+
+    def refusal(self, limit: int = 3) -> str:
+        """Why the file was refused, in words: how many rows are invalid, and the first reasons."""
+        shown = self.sample[:limit]
+        more = len(self.sample) > limit or self.rejected > len({r.line for r in shown})
+        return (f"{self.rejected:,} of {self.rows_read:,} rows are invalid: "
+                + "; ".join(f"{self.where} {r.line}: {r}" for r in shown) + ("; …" if more else ""))
 
     def lines(self, limit: int = 20) -> list[str]:
         out = [f"{self.where} {r.line}: {r}" for r in self.sample[:limit]]
@@ -82,51 +90,67 @@ def resolve_columns(columns: Sequence[str], mapping: Mapping[str, str]) -> dict[
     return resolved
 
 
-def file_kind(path: Path) -> str:
+def file_kind(path: Path, source: str | None = None) -> str:
     name = path.name.lower()
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
     if name.endswith(CSV_SUFFIXES):
         return "csv"
-    raise ImportFileError(f"{path}: unsupported file type; use .csv or .parquet")
+    raise ImportFileError(f"{source or path}: unsupported file type; use .csv or .parquet")
 
 
 def import_file(store: Store, path: Path | str, mapping: Mapping[str, str] | None = None, *,
                 currency: str = "EUR", skip_invalid: bool = False, rejects_path: Path | None = None,
-                actor: str | None = None, progress: Progress | None = None) -> ImportReport:
-    """Validate the whole file, then insert it in one transaction (only the valid rows with skip_invalid)."""
+                actor: str | None = None, progress: Progress | None = None, source: str | None = None) -> ImportReport:
+    """Validate the whole file, then insert it in one transaction (only the valid rows with skip_invalid).
+    `source` names the file in the load history and in errors (default: its path). A file found but refused is
+    recorded as a refused load, with why."""
     path = Path(path)
-    step = progress or (lambda fraction, message: None)
+    source = source or str(path)
     if not path.is_file():
-        raise ImportFileError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise ImportFileError(f"{path}: the file is empty")
-    kind = file_kind(path)
+        raise ImportFileError(f"{source}: no such file")
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    try:
+        report = _import(store, path, source, mapping, currency, skip_invalid, rejects_path, actor, started,
+                         progress or (lambda fraction, message: None))
+    except ImportFileError as exc:
+        record_refused(store, source, actor, started, 0, str(exc))
+        raise
+    if report.import_id is None:  # refused for its invalid rows
+        record_refused(store, source, actor, started, report.rejected, report.refusal())
+    return report
+
+
+def _import(store: Store, path: Path, source: str, mapping: Mapping[str, str] | None, currency: str,
+            skip_invalid: bool, rejects_path: Path | None, actor: str | None, started: dt.datetime,
+            step: Progress) -> ImportReport:
+    if path.stat().st_size == 0:
+        raise ImportFileError(f"{source}: the file is empty")
+    kind = file_kind(path, source)
     with Staging(store) as staging:
         step(0.0, "reading file")
         try:
             columns = list(staging.load(path, kind))
         except duckdb.Error as exc:
-            raise ImportFileError(f"{path}: cannot read as {kind}: {str(exc).splitlines()[0]}") from None
+            raise ImportFileError(f"{source}: cannot read as {kind}: {str(exc).splitlines()[0]}") from None
         resolved = resolve_columns(columns, mapping or {})
         step(0.4, "checking rows")
         staging.check(resolved, currency)
         valid, rejected, sample = staging.summary()
-        report = ImportReport(str(path), valid + rejected, 0, rejected, sample,
+        report = ImportReport(source, valid + rejected, 0, rejected, sample,
                               where="line" if kind == "csv" else "row")
         if report.rows_read == 0:
-            raise ImportFileError(f"{path}: the file has a header but no rows")
+            raise ImportFileError(f"{source}: the file has a header but no rows")
         if rejected and rejects_path:
             staging.write_rejects(Path(rejects_path))
             report.rejects_file = Path(rejects_path)
         if rejected and not skip_invalid:
-            log.info("import of %s refused: %d invalid rows", path, rejected)
+            log.info("import of %s refused: %d invalid rows", source, rejected)
             return report
         step(0.7, "writing rows")
-        report.import_id, report.imported = staging.commit(str(path), actor, started, rejected)
+        report.import_id, report.imported = staging.commit(source, actor, started, rejected)
         step(1.0, "done")
-    log.info("imported %d rows from %s (%d rejected)", report.imported, path, rejected)
+    log.info("imported %d rows from %s (%d rejected)", report.imported, source, rejected)
     return report
 
 

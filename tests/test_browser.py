@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from conftest import CASE_ROWS, Server, confirm_first_alert, copy_of, open_first_case, run_cli
+from conftest import CASE_ROWS, QUEUE_ROWS, Server, confirm_first_alert, copy_of, open_first_case, run_cli
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -199,6 +199,8 @@ def test_training_from_the_ui_creates_a_new_version(trained, tmp_path, watched):
 
 
 def test_importing_a_file_from_the_data_view(trained, tmp_path, watched):
+    from playwright.sync_api import expect
+
     from fraud_app.store import Store
 
     page, errors = watched
@@ -215,15 +217,75 @@ def test_importing_a_file_from_the_data_view(trained, tmp_path, watched):
         page.get_by_role("button", name="Data").click()
         page.locator("input[type=file]").set_input_files(str(bad))
         page.get_by_role("button", name="Import", exact=True).click()
-        page.get_by_text("line 2: amount").wait_for(timeout=60_000)  # refused whole, line and field named
+        page.get_by_text("line 2: amount").first.wait_for(timeout=60_000)  # refused whole, line and field named
         page.locator("input[type=file]").set_input_files(str(good))
         page.get_by_role("button", name="Import", exact=True).click()
         page.get_by_text("5 rows imported").wait_for(timeout=60_000)
         page.get_by_text("good.csv").first.wait_for(timeout=10_000)  # in the load history
+        loads = page.locator(".tabulator-row").filter(has=page.locator("[tabulator-field=status]"))
+        expect(loads.locator("[tabulator-field=source]", has_text="csv")).to_have_text(["good.csv", "bad.csv"],
+                                                                                       timeout=10_000)
+        refused = loads.filter(has=page.locator("[tabulator-field=source]", has_text="bad.csv"))
+        expect(refused.locator("[tabulator-field=status]")).to_have_text("refused")
+        expect(refused.locator("[tabulator-field=rows]")).to_have_text("0")
+        expect(refused.locator("[tabulator-field=reason]")).to_have_text(
+            "1 of 1 rows are invalid: line 2: amount: is not a number (got 'abc')")
+        expect(loads.filter(has=page.locator("[tabulator-field=source]", has_text="good.csv"))
+               .locator("[tabulator-field=status]")).to_have_text("imported")
     finally:
         srv.stop()
     with Store(db) as store:
         rows = store.cursor().execute("SELECT count(*) FROM transactions WHERE transaction_id LIKE 'u-%'").fetchone()
         scored = store.cursor().execute("SELECT count(*) FROM scores WHERE transaction_id LIKE 'u-%'").fetchone()
     assert rows == (5,) and scored == (5,)
+    assert errors == []
+
+
+def _queue_amounts(db) -> list[float]:
+    """The amount at risk of every case in the Review queue as it opens (undecided cases of the last 30 days of
+    data), largest first (the cases as the store groups them; tests/test_card_cases.py checks that grouping)."""
+    import datetime as dt
+
+    from fraud_app.store import Store, analytics, card_cases, queries
+
+    with Store(db) as store:
+        first, last = queries.usual_span(store)
+        frame, _ = card_cases.case_page(store, analytics.scored_version(store), 7, sort="amount", size=100_000,
+                                        start=max(first, last - dt.timedelta(days=29)), end=last)
+    return frame["at_risk"].round(2).tolist()
+
+
+def test_a_header_click_sorts_the_whole_queue_and_paging_follows(trained, tmp_path, watched):
+    from playwright.sync_api import expect
+
+    page, errors = watched
+    db = copy_of(trained, tmp_path)
+    assert run_cli(tmp_path, "--db", str(db), "score").returncode == 0
+    amounts = _queue_amounts(db)
+    srv = Server(tmp_path, db)
+    try:
+        srv.wait()
+        page.goto(srv.url)
+        page.get_by_role("button", name="Review queue").click()
+        pager = page.get_by_text("Page 1 of")
+        assert settled(pager) == len(amounts) > 2 * 25  # more than two pages of cases
+        cells = page.locator(f"{QUEUE_ROWS} [tabulator-field='Amount at risk']")
+        shown = [float(t.replace(",", "")) for t in cells.all_inner_texts()]
+        assert len(shown) == 25 and shown != amounts[:25]  # by probability first, not by amount
+        header = page.locator(".tabulator-col[tabulator-field='Amount at risk']")
+        header.locator(".tabulator-col-title").click()
+        expect(cells.first).to_have_text(f"{amounts[0]:,.2f}", timeout=60_000)  # the most of the whole queue
+        expect(cells).to_have_text([f"{a:,.2f}" for a in amounts[:25]], timeout=60_000)
+        page.get_by_role("button", name="Next ▶").click()  # paging goes on in the same order
+        expect(cells).to_have_text([f"{a:,.2f}" for a in amounts[25:50]], timeout=60_000)
+        header.locator(".tabulator-col-title").click()  # the other way
+        expect(cells.first).to_have_text(f"{amounts[-1]:,.2f}", timeout=60_000)
+        page.get_by_label("Sort").select_option(label="oldest")  # the list's sort replaces the header's
+        expect(header).to_have_attribute("aria-sort", "none", timeout=60_000)
+        times = page.locator(f"{QUEUE_ROWS} [tabulator-field='First alert']")
+        expect(cells.first).not_to_have_text(f"{amounts[-1]:,.2f}", timeout=60_000)
+        shown = times.all_inner_texts()
+        assert len(shown) == 25 and shown == sorted(shown), shown
+    finally:
+        srv.stop()
     assert errors == []

@@ -73,3 +73,29 @@ def test_alert_pages_filter_sort_and_hide_decided_cases(trained, tmp_path):
         assert n == 3 and set(decided.analyst) == {"ana"}
         with pytest.raises(cases.CaseError, match="sort must be"):
             cases.alert_page(store, version, sort="random")
+
+
+def test_a_column_order_sorts_every_page_of_the_queue_in_sql(trained, tmp_path):
+    from conftest import copy_of, run_cli
+    from fraud_app.store import analytics
+
+    db = copy_of(trained, tmp_path)
+    assert run_cli(tmp_path, "--db", str(db), "score").returncode == 0
+    with Store(db) as store:
+        version = analytics.scored_version(store)
+        amounts = [r[0] for r in store.cursor().execute(
+            "SELECT t.amount FROM scores s JOIN transactions t USING (transaction_id) WHERE s.model_version = ? "
+            "AND s.decision IN ('review', 'decline') ORDER BY t.amount DESC", [version]).fetchall()]
+        assert len(amounts) > 50
+        first, total = cases.alert_page(store, version, order=("amount", "desc"), size=25)
+        second, _ = cases.alert_page(store, version, order=("amount", "desc"), size=25, page=2)
+        assert total == len(amounts)
+        assert first.amount.tolist() + second.amount.tolist() == amounts[:50]
+        lowest, _ = cases.alert_page(store, version, sort="score", order=("amount", "asc"), size=5)
+        assert lowest.amount.tolist() == sorted(amounts)[:5]
+        newest, _ = cases.alert_page(store, version, order=("timestamp", "desc"), size=25)
+        assert newest.timestamp.is_monotonic_decreasing
+        for bad in [("top reason", "desc"), ("amount; DROP TABLE cases", "desc"), ("amount", "up"), ("amount",),
+                    "amount"]:
+            with pytest.raises(cases.CaseError, match="order must be one of"):
+                cases.alert_page(store, version, order=bad)

@@ -51,3 +51,24 @@ def test_logging_writes_a_rotating_file(tmp_path):
     assert log_file == tmp_path / "data" / "logs" / "fraud_app.log"
     assert "hello from the test" in log_file.read_text()
     assert any(isinstance(h, logging.handlers.RotatingFileHandler) for h in logging.getLogger("fraud_app").handlers)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["fraud-app serve", "panel serve"])
+def test_a_served_app_prints_each_log_line_once(trained, tmp_path, how):
+    import requests
+
+    from conftest import BIN, Server, copy_of
+
+    app = Path(__file__).resolve().parent.parent / "fraud_app" / "ui" / "app.py"
+    argv = None if how == "fraud-app serve" else [
+        str(BIN / "panel"), "serve", str(app), "--plugins", "fraud_app.api", "--port", "{port}",
+        "--address", "127.0.0.1", "--allow-websocket-origin", "127.0.0.1:{port}"]
+    srv = Server(tmp_path, copy_of(trained, tmp_path), argv=argv)
+    try:
+        assert srv.wait("api/v1/health").status_code == 200
+        assert requests.get(srv.url + ("" if argv is None else "app"), timeout=60).status_code == 200  # a session
+        printed = srv.log.read_text()
+    finally:
+        srv.stop()
+    assert printed.count("live scoring ready (model v1)") == 1, printed

@@ -48,3 +48,22 @@ def test_a_file_with_one_bad_row_imports_nothing_and_names_it(trained, tmp_path)
         assert count(store) == before
     assert report.imported == 0 and report.rejected == 1
     assert report.lines()[0].startswith("line 3: amount")
+
+
+def test_the_loads_name_an_uploaded_file_and_list_a_refused_one_with_why(trained, tmp_path):
+    from fraud_app.store import queries
+
+    upload = tmp_path / "fraud_app-import-x1y2"  # where the Data view puts a file while it imports it
+    upload.mkdir()
+    good = write(upload / "june.csv", HEADER + "up-1,2018-06-15 11:00:00,C1,T1,5\n")
+    bad = write(upload / "july.csv", HEADER + "up-2,2018-06-15 11:00:00,C1,T1,five\n")
+    app = app_of(trained, tmp_path)
+    try:
+        assert app.import_file(good, actor="ana", source="june.csv").imported == 1
+        assert app.import_file(bad, actor="ana", source="july.csv").rejected == 1
+        newest = queries.imports(app.store)[:2]
+    finally:
+        app.close()
+    assert [row[2:] for row in newest] == [
+        ("july.csv", "ana", "refused", 0, 1, "1 of 1 rows are invalid: line 2: amount: is not a number (got 'five')"),
+        ("june.csv", "ana", "imported", 1, 0, None)]

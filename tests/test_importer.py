@@ -162,4 +162,42 @@ def test_million_rows_with_one_bad_row_change_nothing(store, tmp_path):
     report = import_file(store, path)
     assert report.rows_read == 1_000_000 and report.imported == 0
     assert reasons(report) == [(654323, "amount", "is not a number")]
-    assert count(store) == 0 and count(store, "imports") == 0
+    assert count(store) == 0
+    assert store.cursor().execute("SELECT status, rows_imported, rows_rejected FROM imports").fetchall() == \
+        [("refused", 0, 1)]
+
+
+def loads(store) -> list[tuple]:
+    return store.cursor().execute("SELECT source, actor, status, rows_imported, rows_rejected, error FROM imports "
+                                  "ORDER BY import_id").fetchall()
+
+
+def test_a_refused_file_is_a_refused_load_with_its_reason_and_no_rows(store, tmp_path):
+    bad = write(tmp_path / "bad.csv", HEADER + "\n" + good_rows(3) + "9,2018-04-01,c,t,ten\n" + "8,soon,c,t,5\n")
+    report = import_file(store, bad, actor="ana")
+    assert (report.imported, report.rejected, report.import_id) == (0, 2, None)
+    assert count(store) == 0
+    assert loads(store) == [(str(bad), "ana", "refused", 0, 2, "2 of 5 rows are invalid: line 5: amount: is not a "
+                             "number (got 'ten'); line 6: timestamp: is not an ISO 8601 date-time (got 'soon')")]
+    assert count(store, "audit_log") == 0  # the audit log records what changed: nothing did
+
+
+def test_a_file_refused_as_a_whole_is_a_refused_load_naming_why(store, tmp_path):
+    with pytest.raises(ImportFileError, match="missing required column terminal_id"):
+        import_file(store, write(tmp_path / "m.csv", "transaction_id,timestamp,customer_id,amount\n1,2018-04-01,c,5\n"),
+                    source="m.csv")
+    with pytest.raises(ImportFileError, match="^e.csv: the file is empty"):
+        import_file(store, write(tmp_path / "e.csv", b""), source="e.csv")
+    with pytest.raises(ImportFileError, match="no such file"):
+        import_file(store, tmp_path / "missing.csv")  # no file: no load
+    assert [row[:5] for row in loads(store)] == [("m.csv", None, "refused", 0, 0), ("e.csv", None, "refused", 0, 0)]
+    assert loads(store)[0][5].startswith("missing required column terminal_id; the file has: transaction_id")
+    assert loads(store)[1][5] == "e.csv: the file is empty"
+    assert count(store) == 0
+
+
+def test_a_good_file_is_an_imported_load_under_the_name_given(store, tmp_path):
+    import_file(store, write(tmp_path / "upload-x.csv", HEADER + "\n" + good_rows(2)), source="june.csv", actor="bo")
+    everything_bad = write(tmp_path / "b.csv", HEADER + "\n" + "7,2018-04-01,c,t,-1\n")
+    import_file(store, everything_bad, skip_invalid=True)  # imported, if only nothing: one load
+    assert loads(store) == [("june.csv", "bo", "imported", 2, 0, None), (str(everything_bad), None, "imported", 0, 1, None)]

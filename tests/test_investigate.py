@@ -3,6 +3,7 @@ explained on demand for the rows bulk scoring stores without them. A real scored
 import csv
 import datetime as dt
 import json
+import re
 import shutil
 from fractions import Fraction
 
@@ -98,6 +99,17 @@ def test_a_cards_payments_and_a_terminals_days_match_sql(store):
     assert (days["transactions"].sum(), days["alerts"].sum(), days["frauds"].sum()) == (n, alerts, frauds)
     assert len(days) == (last - first).days + 1  # quiet days too, one row each
     assert days["fraud_share_30d"].between(0, 1).all()
+
+
+def test_a_cards_tiny_scores_keep_three_significant_digits(store):
+    customer, lowest = one(store, "SELECT t.customer_id, s.fraud_probability FROM transactions t JOIN scores s "
+                                  "USING (transaction_id) WHERE s.model_version = 'v1' ORDER BY 2 LIMIT 1")[0]
+    assert lowest < 0.0005  # 0 to three decimals
+    card = investigate.card_history(store, customer, "v1")
+    stored = dict(one(store, "SELECT t.transaction_id, s.fraud_probability FROM transactions t JOIN scores s "
+                             "USING (transaction_id) WHERE s.model_version = 'v1' AND t.customer_id = ?", customer))
+    for tid, score in zip(card["transaction_id"], card["score"]):
+        assert score > 0 and score == pytest.approx(float(f"{stored[tid]:.3g}"), rel=1e-9)
 
 
 def test_the_raster_columns_are_every_scored_payment(store):
@@ -312,4 +324,41 @@ def test_in_the_browser_a_review_click_opens_the_transaction_and_its_card_rows_m
         expect(page.get_by_placeholder("id, then Enter")).to_have_value(other, timeout=10_000)
     finally:
         srv.stop()
+    assert errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_queue_click_opens_investigate_with_every_card_score_shown_and_no_bokeh_warning(scored, tmp_path, page):
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    db = tmp_path / "e.duckdb"
+    shutil.copy(scored[1], db)
+    shutil.copytree(scored[0] / "models", tmp_path / "models")
+    with Store(db) as store:
+        low_id, low = one(store, "SELECT transaction_id, fraud_probability FROM scores ORDER BY 2 LIMIT 1")[0]
+    assert low < 0.0005  # 0 to three decimals
+    srv = Server(tmp_path, db)
+    try:
+        srv.wait()
+        page.goto(srv.url)
+        first_id = open_first_case(page)
+        page.locator(CASE_ROWS).first.locator("[tabulator-field=Transaction]").click()  # the first message about
+        # a table that arrived after the page loaded
+        page.get_by_text(f"Transaction {first_id}").first.wait_for(timeout=30_000)
+        page.get_by_text("payments, newest first").first.wait_for(timeout=10_000)
+        box = page.get_by_placeholder("id, then Enter")
+        box.fill(low_id)
+        box.press("Enter")
+        page.get_by_text(f"Transaction {low_id}").first.wait_for(timeout=30_000)
+        rows = page.locator(".tabulator-row:has([tabulator-field=transaction_id])")
+        expect(rows.locator("[tabulator-field=transaction_id]", has_text=re.compile(f"^{re.escape(low_id)}$"))
+               ).to_have_count(1, timeout=10_000)  # its card's rows, not the last card's
+        shown = dict(zip(rows.locator("[tabulator-field=transaction_id]").all_inner_texts(),
+                         rows.locator("[tabulator-field=score]").all_inner_texts()))
+        assert float(shown[low_id]) == pytest.approx(float(f"{low:.3g}"))  # e.g. 0.0000172
+        assert len(shown) > 1 and all(float(text) > 0 for text in shown.values()), shown  # no empty cell
+    finally:
+        printed = srv.stop()
+    assert "reference already known" not in printed
     assert errors == []

@@ -94,3 +94,12 @@ def test_lock_error_type_is_raised_in_process_for_other_files(tmp_path):
     with pytest.raises(Exception) as info:
         Store(tmp_path / "dir.duckdb")
     assert not isinstance(info.value, StoreLockedError)
+
+
+def test_loads_recorded_before_refused_ones_were_kept_are_imported(db_path):
+    with Store(db_path, migrate_to=6) as old:
+        old.cursor().execute("INSERT INTO imports (started_at, finished_at, source, actor, rows_imported, "
+                             "rows_rejected) VALUES ('2024-01-01', '2024-01-01', 'old.csv', 'ana', 5, 0)")
+    with Store(db_path) as new:
+        assert new.cursor().execute("SELECT source, status, error FROM imports").fetchall() == \
+            [("old.csv", "imported", None)]

@@ -18,6 +18,9 @@ from .schema import alert_sql
 
 SORTS = {"score": "top_score DESC", "amount": "at_risk DESC", "alerts": "alerts DESC", "age": "first_alert ASC",
          "newest": "last_alert DESC"}
+# A column header's sort: the columns it may name, and how.
+COLUMN_SORTS = ("customer_id", "alerts", "undecided", "top_score", "at_risk", "first_alert", "last_alert", "holder")
+DIRECTIONS = {"asc": "ASC", "desc": "DESC"}
 STATUSES = ("undecided", "open", "escalated", "decided", "all")
 # A case's state from its alerts' decisions: any alert still open keeps it open.
 _STATE = ("CASE WHEN count(*) FILTER (WHERE a.status IS NULL) > 0 THEN 'open' "
@@ -50,14 +53,20 @@ def _alerts(cards: str = "") -> str:
 def case_page(store: Store, version: str, window: int, *, status: str = "undecided", holder: str | None = None,
               start: dt.date | None = None, end: dt.date | None = None, min_score: float = 0.0,
               min_amount: float = 0.0, channel: str | None = None, customer_id: str | None = None,
-              terminal_id: str | None = None, sort: str = "score", page: int = 1,
-              size: int = 25) -> tuple["pd.DataFrame", int]:
+              terminal_id: str | None = None, sort: str = "score", order: tuple[str, str] | None = None,
+              page: int = 1, size: int = 25) -> tuple["pd.DataFrame", int]:
     """One page of cases, filtered and sorted in SQL, and how many match. `holder` keeps only the cases that
-    person holds ("my cases"). Days, channel and terminal keep the cases with an alert that matches."""
+    person holds ("my cases"). Days, channel and terminal keep the cases with an alert that matches. `order`,
+    a column (COLUMN_SORTS) and a direction, sorts instead of `sort`."""
     if status not in STATUSES:
         raise CaseError(f"status must be one of {', '.join(STATUSES)}")
     if sort not in SORTS:
         raise CaseError(f"sort must be one of {', '.join(SORTS)}")
+    by = SORTS[sort]
+    if order is not None:
+        if order[0] not in COLUMN_SORTS or order[1] not in DIRECTIONS:
+            raise CaseError(f"order must be one of {', '.join(COLUMN_SORTS)} with asc or desc")
+        by = f"{order[0]} {DIRECTIONS[order[1]]} NULLS LAST"
     params: dict = {"version": version, "window": int(window), "min_score": min_score, "min_amount": min_amount,
                     "size": int(size), "skip": int(max(page - 1, 0) * size)}
     having = ["top_score >= $min_score", "at_risk >= $min_amount"]
@@ -92,7 +101,7 @@ def case_page(store: Store, version: str, window: int, *, status: str = "undecid
     SELECT g.*, h.analyst AS holder, h.taken_at, count(*) OVER () AS total
     FROM grouped g LEFT JOIN case_holds h USING (case_id) {held}
     {'WHERE' if not held else 'AND'} {' AND '.join(having)}
-    ORDER BY {SORTS[sort]}, g.case_id LIMIT $size OFFSET $skip"""
+    ORDER BY {by}, g.case_id LIMIT $size OFFSET $skip"""
     cur = store.new_cursor()
     try:
         frame = cur.execute(sql, params).df()

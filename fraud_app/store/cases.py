@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .db import Store
-from .schema import alert_sql
+from .schema import alert_sql, score_sql
 
 # A decision and the label it records (None: no label, the case stays open for someone else).
 DECISIONS = {"confirmed_fraud": True, "legitimate": False, "escalated": None}
@@ -80,17 +80,31 @@ def _days(where: list[str], params: list, start: dt.date | None, end: dt.date | 
 
 STATUSES = ("undecided", "open", "escalated", "confirmed_fraud", "legitimate", "all")
 SORTS = {"score": "s.fraud_probability DESC", "amount": "t.amount DESC", "age": "t.timestamp ASC"}
+# The queue's columns an analyst may sort by (a click on the column's header), and what each sorts on.
+COLUMN_SORTS = {"transaction_id": "t.transaction_id", "timestamp": "t.timestamp", "amount": "t.amount",
+                "score": "s.fraud_probability", "decision": "s.decision", "customer_id": "t.customer_id",
+                "terminal_id": "t.terminal_id", "channel": "t.channel", "status": "coalesce(c.status, 'open')",
+                "analyst": "c.analyst"}
+DIRECTIONS = {"asc": "ASC", "desc": "DESC"}
 
 
 def alert_page(store: Store, version: str, *, status: str = "undecided", start: dt.date | None = None,
                end: dt.date | None = None, min_score: float = 0.0, min_amount: float = 0.0,
                channel: str | None = None, customer_id: str | None = None, terminal_id: str | None = None,
-               sort: str = "score", page: int = 1, size: int = 25) -> tuple["pd.DataFrame", int]:
-    """One page of alerts (review or decline) under `version`, filtered and sorted in SQL, and the total."""
+               sort: str = "score", order: tuple[str, str] | None = None, page: int = 1,
+               size: int = 25) -> tuple["pd.DataFrame", int]:
+    """One page of alerts (review or decline) under `version`, filtered and sorted in SQL, and the total.
+    `order`, a (column of COLUMN_SORTS, "asc" or "desc") pair, sorts instead of `sort`."""
     if status not in STATUSES:
         raise CaseError(f"status must be one of {', '.join(STATUSES)}")
     if sort not in SORTS:
         raise CaseError(f"sort must be one of {', '.join(SORTS)}")
+    by = SORTS[sort]
+    if order is not None:
+        column, direction = tuple(order) if isinstance(order, (tuple, list)) and len(order) == 2 else (None, None)
+        if str(column) not in COLUMN_SORTS or str(direction) not in DIRECTIONS:
+            raise CaseError(f"order must be one of {', '.join(COLUMN_SORTS)} with asc or desc (got {order!r})")
+        by = f"{COLUMN_SORTS[str(column)]} {DIRECTIONS[str(direction)]} NULLS LAST"
     where = ["s.model_version = ?", alert_sql("s.decision"), "s.fraud_probability >= ?",
              "t.amount >= ?"]
     params: list = [version, min_score, min_amount]
@@ -111,8 +125,8 @@ def alert_page(store: Store, version: str, *, status: str = "undecided", start: 
         total = cur.execute(f"SELECT count(*) {base}", params).fetchall()[0][0]
         frame = cur.execute(
             f"SELECT t.transaction_id, t.timestamp, t.customer_id, t.terminal_id, t.amount, t.channel, "
-            f"round(s.fraud_probability, 3) AS score, s.decision, coalesce(c.status, 'open') AS status, c.analyst, "
-            f"s.reasons {base} ORDER BY {SORTS[sort]}, t.transaction_id LIMIT ? OFFSET ?",
+            f"{score_sql('s.fraud_probability')} AS score, s.decision, coalesce(c.status, 'open') AS status, c.analyst, "
+            f"s.reasons {base} ORDER BY {by}, t.transaction_id LIMIT ? OFFSET ?",
             [*params, int(size), int(max(page - 1, 0) * size)]).df()
     finally:
         cur.close()

@@ -19,6 +19,7 @@ from .schema import TRANSACTION_FIELDS
 # Large enough for the 10 MB fields that real exports sometimes carry; the field checks then
 # reject the value by name instead of the CSV reader failing the whole file.
 MAX_LINE_BYTES = 64 * 1024 * 1024
+MAX_ERROR_LENGTH = 1000  # of a refused load's reason, as kept: a file's column list can be long
 COLUMNS = ", ".join(TRANSACTION_FIELDS)
 _CSV_ERRORS = {
     "INVALID ENCODING": "is not valid UTF-8 text",
@@ -241,6 +242,15 @@ def _record_import(cur, source: str, actor: str | None, started: dt.datetime, n:
     cur.execute("INSERT INTO audit_log (actor, action, entity, entity_id, new_value, note) "
                 "VALUES (?, 'import', 'imports', ?, ?, ?)", [actor, str(import_id), f"{n} rows", source])
     return import_id
+
+
+def record_refused(store: Store, source: str, actor: str | None, started: dt.datetime, rejected: int,
+                   error: str) -> int:
+    """A load that was refused whole and wrote no transaction, with why in words. Returns its import_id."""
+    return store.cursor().execute(
+        "INSERT INTO imports (started_at, finished_at, source, actor, rows_imported, rows_rejected, status, error) "
+        "VALUES (?, now()::TIMESTAMP, ?, ?, 0, ?, 'refused', ?) RETURNING import_id",
+        [started, source, actor, rejected, error[:MAX_ERROR_LENGTH]]).fetchone()[0]
 
 
 def insert_table(store: Store, table: pa.Table, source: str, actor: str | None = None) -> tuple[int, int]:

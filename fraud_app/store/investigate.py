@@ -9,7 +9,7 @@ import pandas as pd
 
 from .analytics import _frame
 from .db import Store
-from .schema import alert_sql
+from .schema import alert_sql, score_sql
 
 ALERT = alert_sql("s.decision")
 
@@ -39,7 +39,7 @@ def card_history(store: Store, customer_id: str, version: str, limit: int = 2000
     return _frame(store, f"""
         SELECT * FROM (
             SELECT t.transaction_id, t.timestamp, t.terminal_id, t.amount, t.channel, t.country,
-                   round(s.fraud_probability, 3) AS score, s.decision, coalesce({ALERT}, false) AS alert,
+                   {score_sql('s.fraud_probability')} AS score, s.decision, coalesce({ALERT}, false) AS alert,
                    coalesce(t.is_fraud, false) AS fraud
             FROM transactions t LEFT JOIN scores s ON s.transaction_id = t.transaction_id AND s.model_version = $version
             WHERE t.customer_id = $card ORDER BY t.timestamp DESC, t.transaction_id LIMIT {int(limit)}

@@ -35,8 +35,10 @@ def scored_count(store: Store, version: str) -> int:
 
 
 def imports(store: Store, limit: int = 20) -> list[tuple]:
+    """The latest loads, newest first: import_id, finished_at, source, actor, status (imported or refused),
+    rows_imported, rows_rejected and, for a refused one, why."""
     return store.cursor().execute(
-        "SELECT import_id, finished_at, source, actor, rows_imported, rows_rejected FROM imports "
+        "SELECT import_id, finished_at, source, actor, status, rows_imported, rows_rejected, error FROM imports "
         "ORDER BY import_id DESC LIMIT ?", [limit]).fetchall()
 
 

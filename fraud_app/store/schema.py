@@ -31,6 +31,13 @@ def alert_sql(column: str = "decision") -> str:
     return f"{column} IN ({', '.join(repr(d) for d in ALERT_DECISIONS)})"
 
 
+def score_sql(probability: str) -> str:
+    """SQL: a probability to 3 significant digits, for a table to show. To 3 decimals, most payments' scores (far
+    below 0.0005) would be 0, and a table's score bar shows no figure for 0: an empty cell."""
+    return (f"CASE WHEN {probability} > 0 THEN round({probability}, 2 - CAST(floor(log10({probability})) AS INTEGER)) "
+            f"ELSE {probability} END")
+
+
 def decision_sql(probability: str, labels: tuple[str, ...] = DECISIONS) -> str:
     """SQL: the decision (or, with labels=RISK_LEVELS, the risk level) of a probability, given the thresholds
     as named parameters $review and $decline."""
@@ -159,9 +166,16 @@ CREATE TABLE api_tokens (
 );
 """
 
-# v7: cases per card (store/card_cases.py). Which alerts form a case is worked out from the alerts themselves,
-# so only who holds a case and the notes on it are stored; each alert's decision stays in `cases`.
+# v7: a refused import is a load too: its status and, in words, why it was refused (it wrote no transactions).
+# Every earlier load imported its rows.
 _V7 = """
+ALTER TABLE imports ADD COLUMN status VARCHAR NOT NULL DEFAULT 'imported';
+ALTER TABLE imports ADD COLUMN error VARCHAR;
+"""
+
+# v8: cases per card (store/card_cases.py). Which alerts form a case is worked out from the alerts themselves,
+# so only who holds a case and the notes on it are stored; each alert's decision stays in `cases`.
+_V8 = """
 CREATE TABLE case_holds (
     case_id     VARCHAR PRIMARY KEY,
     customer_id VARCHAR NOT NULL,
@@ -179,5 +193,5 @@ CREATE TABLE case_notes (
 );
 """
 
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6), (7, _V7)]
+MIGRATIONS: list[tuple[int, str]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6), (7, _V7), (8, _V8)]
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -4,11 +4,13 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
 import panel as pn
+from bokeh.util.warnings import BokehUserWarning
 from panel.theme.fast import Fast
 from tornado.ioloop import IOLoop
 
@@ -36,6 +38,12 @@ SYSTEM_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', A
 # Panel's Fast design links its web font from Google. Analysts may work offline, so the app loads nothing
 # from the internet: no web font, the system font instead. (Panel offers no setting for this.)
 Fast._resources = {**Fast._resources, "font": {}}
+
+
+# BokehJS sends a model that the server added to a page back in full with the first event that names it (a click
+# on a table that arrived after the page loaded). The server keeps its own copy of the model, as it should, and
+# warns of nothing amiss; Panel hides the same warning in VS Code notebooks.
+warnings.filterwarnings("ignore", message="reference already known", category=BokehUserWarning)
 
 
 VIEWS = {"Overview": OverviewView, "Review queue": ReviewView, "Investigate": InvestigateView,

@@ -17,8 +17,8 @@ from .tables import Table
 from .view import View
 
 PAGE_SIZE = 25
-COLUMNS = {"customer_id": "Card", "alerts": "Alerts", "undecided": "Undecided", "top_score": "Highest probability",
-           "at_risk": "Amount at risk", "first_alert": "First alert", "age": "Age", "holder": "Held by",
+COLUMNS = {"customer_id": "Card", "alerts": "Alerts", "undecided": "Undecided", "top_score": "Highest probability (%)",
+           "at_risk": "Amount at risk", "first_alert": "First alert", "age": "Age (days)", "holder": "Held by",
            "top reason": "Top reason"}
 STATES = {"undecided": "undecided (open or escalated)", "open": "open", "escalated": "escalated",
           "decided": "decided", "all": "all"}
@@ -27,15 +27,10 @@ SORTS = {"highest probability": "score", "amount at risk": "amount", "most alert
 FILTERS = ["dates", "status", "sort", "mine", "min_score", "min_amount", "channel", "customer_id", "terminal_id"]
 SHORTCUTS = {"j / ↓": "next case", "k / ↑": "previous case", "Enter or o": "open the case",
              "m": "my cases, or all again", "n / p": "next or previous page", "?": "show or hide these keys"}
+HEADER_SORTS = {"Card": "customer_id", "Alerts": "alerts", "Undecided": "undecided",
+                "Highest probability (%)": "top_score", "Amount at risk": "at_risk", "First alert": "first_alert",
+                "Age (days)": "first_alert", "Held by": "holder"}
 CURSOR = "background-color: #dbe7f5; font-weight: 600"  # the row the keys act on
-
-
-def _age(first: pd.Timestamp, now: pd.Timestamp) -> str:
-    days = (now - first).days
-    if days >= 2:
-        return f"{days:,} days"
-    hours = int((now - first).total_seconds() // 3600)
-    return f"{hours} h" if hours >= 1 else "under 1 h"
 
 
 def cases_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -43,8 +38,8 @@ def cases_frame(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=["case_id", *COLUMNS.values()])
     now = pd.Timestamp.now("UTC").tz_localize(None)
-    frame = frame.assign(age=[_age(first, now) for first in frame["first_alert"]],
-                         top_score=[f"{p:.1%}" for p in frame["top_score"]],
+    # Numbers stay numbers (shown with a unit), so a header's sort of the page agrees with the query's.
+    frame = frame.assign(age=(now - frame["first_alert"]).dt.days, top_score=(100 * frame["top_score"]).round(1),
                          holder=frame["holder"].fillna(""),
                          **{"top reason": [top_reason(r) for r in frame["reasons"]]})
     return frame[["case_id", *COLUMNS]].rename(columns=COLUMNS)
@@ -56,6 +51,8 @@ class ReviewView(View):
     dates = param.DateRange(default=None, doc="Cases with an alert on these days, both inclusive.")
     status = param.Selector(default="undecided", objects={v: k for k, v in STATES.items()})
     sort = param.Selector(default="score", objects=SORTS)
+    order = param.Tuple(default=None, length=2, allow_None=True,
+                        doc="The column header sorted by, and its direction; None: `sort` decides.")
     mine = param.Boolean(default=False, doc="Only the cases I hold.")
     min_score = param.Number(default=0.0, bounds=(0, 1))
     min_amount = param.Number(default=0.0, bounds=(0, None))
@@ -67,17 +64,22 @@ class ReviewView(View):
 
     def __init__(self, **params):
         super().__init__(**params)
+        # A header click sorts the whole queue in SQL (_sorted); Tabulator's own sort of the page it holds then
+        # agrees with it. The first click puts the largest first.
         self._table = Table(show_index=False, disabled=True, selectable=False, sizing_mode="stretch_width",
                             height=720, page_size=PAGE_SIZE, hidden_columns=["case_id"], layout="fit_data_stretch",
-                            widths={"Top reason": 320},
-                            formatters={"Amount at risk": {"type": "money", "precision": 2}},
-                            configuration={"columnDefaults": {"headerSort": False}})  # sorted in SQL: see Sort
+                            widths={"Top reason": 320}, sortable={"Top reason": False},
+                            formatters={"Amount at risk": {"type": "money", "precision": 2},
+                                        "Highest probability (%)": {"type": "money", "precision": 1}},
+                            configuration={"columnDefaults": {"headerSortStartingDir": "desc"}})
+        self._table.on_sort(self._sorted)
         self._table.on_click(lambda event: self.open(event.row))
         self._table.style_rows(self._cursor_row)
         self.case = CasePanel(data_store=self.data_store)
         self.dates = self.data_store.period
-        self.param.watch(self._filtered, FILTERS)
-        self.param.watch(self._load, ["page", *FILTERS])
+        self.param.watch(self._filtered, [*FILTERS, "order"])
+        self.param.watch(self._load, ["page", *FILTERS, "order"])
+        self.param.watch(self._chosen, "sort")
         self.param.watch(self._load, "drawn")
         self.param.watch(self._moved_here, "on_screen")
         self.case.param.watch(self._case_changed, "case_id")
@@ -93,8 +95,24 @@ class ReviewView(View):
             ds.store, ds.model_version, ds.settings.case_window_days, status=self.status,
             holder=getattr(actor, "name", actor) if self.mine else None, start=start, end=end,
             min_score=self.min_score, min_amount=self.min_amount, channel=self.channel or None,
-            customer_id=self.customer_id or None, terminal_id=self.terminal_id or None, sort=self.sort, page=page,
-            size=size)
+            customer_id=self.customer_id or None, terminal_id=self.terminal_id or None, sort=self.sort,
+            order=self.order, page=page, size=size)
+
+    def _sorted(self, sorters: list[dict]) -> None:
+        """A column header clicked: the queue is sorted by that column, from its first page."""
+        first = sorters[0] if sorters else {}
+        column = HEADER_SORTS.get(first.get("field"))
+        if column and first.get("dir") in card_cases.DIRECTIONS:
+            # Older first is the larger age: "Age" sorts by the first alert the other way.
+            flip = first["field"] == "Age (days)"
+            self.order = (column, {"asc": "desc", "desc": "asc"}[first["dir"]] if flip else first["dir"])
+        else:
+            self.order = None
+
+    def _chosen(self, *_) -> None:
+        """A sort chosen from the list replaces the header's."""
+        self.order = None
+        self._table.unsort()
 
     def _filtered(self, *_) -> None:
         self.page, self.cursor = 1, 0

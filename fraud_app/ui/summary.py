@@ -54,9 +54,9 @@ class SummaryView(View):
         def work(progress):
             # The file exists only while the job runs: a refused start, a failure or a success leaves nothing.
             with tempfile.TemporaryDirectory(prefix="fraud_app-import-") as folder:
-                path = Path(folder) / name  # the file's own name: the load history and error lines show it
+                path = Path(folder) / name  # its suffix tells its type; the load history shows only `name`
                 path.write_bytes(content)
-                report = app.import_file(path, actor=who, progress=progress)
+                report = app.import_file(path, actor=who, progress=progress, source=name)
             if report.rejected:  # nothing was imported; the job's error lists where and why
                 raise ValueError(f"nothing imported from {name}: {report.rejected:,} of {report.rows_read:,} rows "
                                  "are invalid. " + " · ".join(report.lines(5)))
@@ -113,10 +113,12 @@ class SummaryView(View):
 
     def _imports(self, version: int) -> pn.viewable.Viewable:
         frame = pd.DataFrame(self.data_store.imports(),
-                             columns=["import", "finished", "source", "by", "rows", "rejected"])
+                             columns=["import", "finished", "source", "by", "status", "rows", "rejected", "reason"])
         return pn.Column(
             pn.Row(pn.pane.Markdown("### Loads"), pn.HSpacer(), csv_download(lambda: frame, "loads.csv", width=130)),
-            pn.widgets.Tabulator(frame, show_index=False, disabled=True, sizing_mode="stretch_width", height=240),
+            # The reason wraps: Tabulator's textarea formatter escapes the text it shows, as the other cells' does.
+            pn.widgets.Tabulator(frame, show_index=False, disabled=True, sizing_mode="stretch_width", height=240,
+                                 widths={"reason": 420}, formatters={"reason": {"type": "textarea"}}),
             sizing_mode="stretch_width")
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -18,11 +18,23 @@ class Table:
         self.slot = pn.Column(sizing_mode="stretch_width", margin=0)
         self._clicks: list[tuple[Callable, str | None]] = []
         self._styles: list[Callable] = []
+        self._sorts: list[Callable] = []
 
     def on_click(self, callback: Callable, column: str | None = None) -> None:
         self._clicks.append((callback, column))
         if self.widget is not None:
             self.widget.on_click(callback, column=column)
+
+    def on_sort(self, callback: Callable[[list[dict]], None]) -> None:
+        """callback(sorters) when the analyst sorts by a column header: Panel's `sorters`, [{"field", "dir"}]."""
+        self._sorts.append(callback)
+        if self.widget is not None:
+            self.widget.param.watch(lambda event: callback(event.new), "sorters")
+
+    def unsort(self) -> None:
+        """No column header sorts any more."""
+        if self.widget is not None:
+            self.widget.sorters = []
 
     def style_rows(self, style: Callable[[pd.Series], list[str]]) -> None:
         """Kept through every new frame."""
@@ -51,6 +63,8 @@ class Table:
             self.widget.on_click(callback, column=column)
         for style in self._styles:
             self.widget.style.apply(style, axis=1)
+        for sorted_by in self._sorts:
+            self.widget.param.watch(lambda event, callback=sorted_by: callback(event.new), "sorters")
         self.slot.objects = [self.widget]
 
     def refill(self, frame: pd.DataFrame) -> None:
