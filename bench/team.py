@@ -3,8 +3,9 @@ transactions to POST /api/v1/score, on the default 1.75M-transaction database (t
 data/fraud.duckdb, made first if there is none; --home names another ready home). The server runs on a copy.
 
 - 10 browser sessions (one Chromium, a context each) sign in on the login page as users of a users file, then
-  loop Overview, Review queue, Investigate (a transaction id clicked in the review queue, a different row
-  each time), Model, Monitoring, Data, looking at each view for --pause seconds (5 by default: a person reads
+  loop Overview, Review queue (back from the case left open, if one is), a case (a row of the queue clicked, a
+  different one each time), Investigate (an alert of that case clicked), Model, Monitoring, Data, looking at
+  each view for --pause seconds (5 by default: a person reads
   a view before moving on; at 1 s, ten pages showing a view each 1.4 s need more CPU than the 2 cores have,
   about 0.4 s of a core per view shown). Each open is timed from the
   click to the view's content on screen (the texts in DRAWN; the sign-in counts as the first Overview open).
@@ -49,15 +50,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api_load import Client, body, free_port, wait_up  # noqa: E402
 from ui import prepare_home  # noqa: E402
 
-LOOP = ["Overview", "Review queue", "Investigate", "Model", "Monitoring", "Data"]
+LOOP = ["Overview", "Review queue", "Case", "Investigate", "Model", "Monitoring", "Data"]
 # Per view, texts that only its drawn content holds (the view before it in LOOP holds none of them).
 DRAWN = {"Overview": ["Fraud amount missed", "Cards with the most alerts"],
-         "Review queue": ["Confirm fraud", "Page 1 of"],
+         "Review queue": ["Click a case to open it", "Page 1 of"],
+         "Case": ["Decisions apply to the ticked alerts"],  # and the case's own title, see opened()
          "Investigate": ["payments, newest first"],  # and the transaction's own title, see opened()
          "Model": ["Threshold simulator", "Train new version"],
          "Monitoring": ["Score PSI", "REST API latency"],
          "Data": ["Labelled fraud", "Loads"]}
-IDS = ".tabulator-row [tabulator-field=transaction_id]"  # the review queue's id cells (click one to open it)
+CARDS = ".tabulator-row:has([tabulator-field=Undecided]) [tabulator-field=Card]"  # the queue's cases
+IDS = ".tabulator-row:has([tabulator-field='Decision so far']) [tabulator-field=Transaction]"  # a case's alerts
 TARGET_VIEW, TARGET_P99 = 3.0, 0.025
 GIVE_UP = 60  # seconds after which an open counts as never shown
 
@@ -90,11 +93,13 @@ def rest_load(port: int, token: str, rate: float, stop, out) -> None:
 
 
 # -- the browser sessions ----------------------------------------------------------------------------------
-async def opened(page, view: str, click, tid: str = "") -> float | None:
+async def opened(page, view: str, click, tid: str = "", card: str = "") -> float | None:
     """Seconds from the click to the view's content on screen; None if it never showed."""
     wanted = [page.get_by_text(text).first for text in DRAWN[view]]
     if tid:  # the new transaction's title, not the last one's
         wanted.append(page.locator("h3", has_text=re.compile(rf"Transaction {re.escape(tid)}(?!\d)")).first)
+    if card:  # the new case's title
+        wanted.append(page.locator("h3", has_text=re.compile(rf": card {re.escape(card)}$")).first)
     started = time.monotonic()
     try:
         await click()
@@ -106,15 +111,26 @@ async def opened(page, view: str, click, tid: str = "") -> float | None:
 
 
 async def open_view(page, view: str, turn: int) -> float | None:
-    if view != "Investigate":
+    if view == "Review queue":
+        return await opened(page, view, lambda: to_queue(page))
+    if view not in ("Case", "Investigate"):
         return await opened(page, view, page.get_by_role("button", name=view, exact=True).click)
-    ids = page.locator(IDS)  # on the review queue, open before Investigate in LOOP
+    cells = page.locator(CARDS if view == "Case" else IDS)  # the queue, or the case opened before Investigate
     try:
-        cell = ids.nth(turn % max(1, await ids.count()))
-        tid = (await cell.inner_text(timeout=GIVE_UP * 1000)).strip()
-    except Exception:  # noqa: BLE001  (no review queue to click in: the open never started)
+        cell = cells.nth(turn % max(1, await cells.count()))
+        text = (await cell.inner_text(timeout=GIVE_UP * 1000)).strip()
+    except Exception:  # noqa: BLE001  (no queue or case to click in: the open never started)
         return None
-    return await opened(page, view, cell.click, tid)
+    return await opened(page, view, cell.click, **({"card": text} if view == "Case" else {"tid": text}))
+
+
+async def to_queue(page) -> None:
+    """The Review queue; the case left open there (before Investigate) is closed first."""
+    await page.get_by_role("button", name="Review queue", exact=True).click()
+    back = page.get_by_role("button", name="◀ Back to the queue")
+    await back.or_(page.get_by_text("Click a case to open it")).first.wait_for(timeout=GIVE_UP * 1000)
+    if await back.is_visible():
+        await back.click()
 
 
 def _where(error) -> str:
