@@ -128,7 +128,8 @@ async def to_queue(page) -> None:
     """The Review queue; the case left open there (before Investigate) is closed first."""
     await page.get_by_role("button", name="Review queue", exact=True).click()
     back = page.get_by_role("button", name="◀ Back to the queue")
-    await back.or_(page.get_by_text("Click a case to open it")).first.wait_for(timeout=GIVE_UP * 1000)
+    await back.or_(page.get_by_text("Click a case to open it")).filter(visible=True).first.wait_for(
+        timeout=GIVE_UP * 1000)
     if await back.is_visible():
         await back.click()
 

@@ -10,7 +10,7 @@ import param
 
 from ..features import reason_text
 from ..registry import ModelError
-from ..store import ALERT_DECISIONS, investigate
+from ..store import ALERT_DECISIONS, card_cases, investigate, models
 from .charts import GREY, GREEN, ORANGE, RED, AllChart, CardChart, ReasonsChart, TerminalChart
 from .decide import KEYS as DECISION_KEYS, WORDS, DecisionBar
 from .downloads import csv_download
@@ -18,7 +18,8 @@ from .safe import plain
 from .tables import Table
 from .view import View
 
-LEVELS = {"low": GREEN, "medium": ORANGE, "high": RED}
+# A decision in words, and its colour.
+DECIDED = {"approve": ("approved", GREEN), "review": ("sent to review", ORANGE), "decline": ("declined", RED)}
 PAGE_SIZE = 10
 CURRENT = "background-color: #dbe7f5; color: #0d2c54; font-weight: 600"  # the transaction shown, in its card's table
 HINT = "Type a transaction id above, or open a case in the Review queue and click one of its alerts."
@@ -37,19 +38,33 @@ def _label(row: dict) -> str:
     return ("fraud" if row["is_fraud"] else "genuine") + source + when
 
 
+def _decision(row: dict) -> str | None:
+    """The decision in words, with the thresholds that made it (the levels are named by them, not by a scale)."""
+    if row["decision"] is None:
+        return None
+    words = DECIDED.get(row["decision"], (row["decision"], GREY))[0]
+    t = row.get("thresholds") or {}
+    if "review" in t and "decline" in t:
+        words += f" (this model reviews from {t['review']:.1%} and declines from {t['decline']:.1%})"
+    return words
+
+
 def _fields(row: dict) -> str:
     p = row["fraud_probability"]
     case = row["case_status"] or ("open" if row["decision"] in ALERT_DECISIONS else None)  # alerts only
+    if case:
+        case = case.replace("_", " ")
     if row["analyst"]:
         case += f" ({row['analyst']}, {row['decided_at']:%Y-%m-%d %H:%M})"
+    if row.get("case_id"):
+        case += f"; in case {row['case_id']}" + (f", held by {row['holder']}" if row.get("holder") else "")
     items = [("Time", f"{row['timestamp']:%Y-%m-%d %H:%M:%S}"), ("Card", row["customer_id"]),
              ("Terminal", row["terminal_id"]), ("Amount", f"{row['amount']:,.2f} {row['currency']}"),
              ("Channel", row["channel"]), ("Merchant category", row["merchant_category"]),
              ("Country", row["country"]),
              ("Fraud probability", "not scored" if p is None else f"{p:.2%}"),
-             ("Risk score", None if p is None else f"{row['risk_score']} of 99, {row['risk_level']}"),
-             ("Decision", row["decision"]), ("Model", row["model_version"]), ("Label", _label(row)),
-             ("Case", case), ("Note", row["note"])]
+             ("Decision", _decision(row)), ("Model", row["model_version"]), ("Label", _label(row)),
+             ("Decision on the alert", case), ("Note", row["note"])]
     cells = "".join(f'<tr><td style="color:#607d8b;padding:3px 16px 3px 0">{k}</td>'
                     f'<td style="padding:3px 0">{plain(v)}</td></tr>' for k, v in items if v is not None)
     return f'<table style="font-size:10.5pt;border-collapse:collapse">{cells}</table>'
@@ -125,6 +140,18 @@ class InvestigateView(View):
         ds.refresh()
         return f"Transaction {self.transaction_id} marked {WORDS[status]}."
 
+    def _case_of(self, row: dict) -> dict:
+        """The row with its model's thresholds, and for an alert its case and who holds it."""
+        store, version = self.data_store.store, row["model_version"]
+        kept = models.get_version(store, version) if version else None
+        row = {**row, "thresholds": (kept or {}).get("thresholds")}
+        if row["decision"] in ALERT_DECISIONS:
+            window = self.data_store.settings.case_window_days
+            case_id = card_cases.cases_of(store, version, window, [row["transaction_id"]]).get(row["transaction_id"])
+            holder = card_cases.holder_of(store, case_id) if case_id else None
+            row |= {"case_id": case_id, "holder": holder[0] if holder else None}
+        return row
+
     def _reasons(self, row: dict) -> list[dict]:
         stored = json.loads(row["reasons"] or "[]")
         if stored:
@@ -145,6 +172,7 @@ class InvestigateView(View):
         found = {"tid": tid, "row": row,
                  "all": self._all.prepare(app.score_points(version) if version else None, row)}
         if row is not None:
+            found["row"] = row = self._case_of(row)
             card = investigate.card_history(app.store, row["customer_id"], version)
             days = investigate.terminal_daily(app.store, row["terminal_id"], version)
             shown = card.iloc[::-1].reset_index(drop=True)  # newest first, as a statement reads
@@ -166,9 +194,9 @@ class InvestigateView(View):
             return
         # Shown before it is filled: Tabulator drops row styles it receives while hidden.
         self._notice.visible, self._detail.visible = False, True
-        level = row["risk_level"]
-        self._title.object = f"### Transaction {plain(tid)}" + (
-            _badge(f"{level} risk · {row['decision']}", LEVELS.get(level, GREY)) if level else "")
+        decided = DECIDED.get(row["decision"])
+        self._title.object = f"### Transaction {plain(tid)} " + (
+            _badge(f"{row['fraud_probability']:.1%} fraud probability · {decided[0]}", decided[1]) if decided else "")
         self._fields.object = _fields(row)
         if tid != self._decided_on:  # another transaction: the last one's line goes
             self._decided_on, self.decision.message = tid, ""
