@@ -145,10 +145,10 @@ class ReviewView(View):
             self.case.case_id = frame["case_id"].iloc[row]
 
     def _case_changed(self, event) -> None:
+        # Back in the queue, nothing to load again: a decision in the case refreshed the DataStore, which this
+        # view follows, so the queue was reloaded then.
         opened = event.new is not None
         self._list.visible, self._case_slot.visible = not opened, opened
-        if not opened:
-            self._load()  # decisions made in the case change the queue
 
     def _moved_here(self, event) -> None:
         self.case.on_screen = event.new and self.case.case_id is not None
