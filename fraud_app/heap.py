@@ -36,6 +36,7 @@ class Heap:
             if self._due:
                 return
             self._due = True
+        log.info("a page closed: its objects are freed in %.0f s", self.sweep_after)
         loop.call_later(self.sweep_after, self.sweep)
 
     def sweep(self) -> None:

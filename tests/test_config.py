@@ -1,4 +1,5 @@
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -63,12 +64,19 @@ def test_a_served_app_prints_each_log_line_once(trained, tmp_path, how):
     app = Path(__file__).resolve().parent.parent / "fraud_app" / "ui" / "app.py"
     argv = None if how == "fraud-app serve" else [
         str(BIN / "panel"), "serve", str(app), "--plugins", "fraud_app.api", "--port", "{port}",
-        "--address", "127.0.0.1", "--allow-websocket-origin", "127.0.0.1:{port}"]
+        "--address", "127.0.0.1", "--allow-websocket-origin", "127.0.0.1:{port}",
+        "--check-unused-sessions", "500", "--unused-session-lifetime", "500"]  # a page no browser opens ends soon
     srv = Server(tmp_path, copy_of(trained, tmp_path), argv=argv)
     try:
         assert srv.wait("api/v1/health").status_code == 200
         assert requests.get(srv.url + ("" if argv is None else "app"), timeout=60).status_code == 200  # a session
+        if argv is not None:  # its end is handled too (this module's globals are gone by then under panel serve)
+            deadline = time.monotonic() + 120
+            while "a page closed" not in srv.log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
         printed = srv.log.read_text()
     finally:
         srv.stop()
     assert printed.count("live scoring ready (model v1)") == 1, printed
+    if argv is not None:
+        assert "a page closed: its objects are freed in 60 s" in printed and "is not defined" not in printed, printed

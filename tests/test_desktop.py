@@ -147,7 +147,7 @@ def run_scenario(desktop: Desktop, page) -> None:
     try:
         open_overview(page, link)
         investigate(page, decided)
-        page.get_by_text("confirmed_fraud").first.wait_for(timeout=60_000)
+        page.get_by_text("confirmed fraud (").filter(visible=True).first.wait_for(timeout=60_000)  # in words
         investigate(page, PAYMENT["transaction_id"])
         page.get_by_text("T-desk").first.wait_for(timeout=60_000)
     finally:

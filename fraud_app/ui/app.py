@@ -5,6 +5,7 @@ import logging
 import secrets
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
@@ -86,7 +87,9 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
     data.param.watch(lambda event: event.new and setattr(nav, "value", "Investigate"), "focus")
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:  # served
         pn.state.onload(app.heap.settled)
-        pn.state.on_session_destroyed(lambda context: app.heap.page_closed(IOLoop.current()))
+        # Bound now: under `panel serve` this module's globals are gone by the time a session ends.
+        closed = partial(app.heap.page_closed, IOLoop.current())
+        pn.state.on_session_destroyed(lambda context: closed())
     refresh = pn.widgets.Button(name="Refresh", button_type="light", sizing_mode="stretch_width")
     refresh.on_click(lambda event: data.refresh())
     return pn.template.FastListTemplate(

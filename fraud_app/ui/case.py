@@ -62,7 +62,7 @@ class CasePanel(View):
         self._assignee.visible = self._assign.visible = self.data_store.may("assign")  # a lead's
         self._take.on_click(lambda e: self.take())
         self._release.on_click(lambda e: self.release())
-        self._assign.on_click(lambda e: self.take(self._assignee.value.strip() or None))
+        self._assign.on_click(lambda e: self.assign())
         self._alerts = Table(show_index=False, disabled=True, selectable="checkbox", sizing_mode="stretch_width",
                              layout="fit_data_stretch", widths={"Top reason": 340},
                              formatters={"Amount": {"type": "money", "precision": 2}})
@@ -161,7 +161,15 @@ class CasePanel(View):
     def take(self, to: str | None = None) -> None:
         ds = self.data_store
         if self._try(lambda: ds.app.take_case(self.case_id, ds.actor, to=to)):
-            self.decision.message = f"Case {self.case_id} is now {'yours' if not to else to + chr(39) + 's'}."
+            whose = f"{to}'s" if to else "yours"
+            self.decision.message = f"Case {self.case_id} is now {whose}."
+
+    def assign(self) -> None:
+        to = self._assignee.value.strip()
+        if not to:
+            self.decision.message = "Write the name of the user to give the case to."
+            return
+        self.take(to)
 
     def release(self) -> None:
         ds = self.data_store
