@@ -63,3 +63,21 @@ def test_a_hidden_view_redraws_only_when_shown_again(scored, tmp_path):
         view.on_screen = False
         view.on_screen = True
         assert view.drawn == 1  # nothing changed meanwhile: no redraw
+
+
+def test_the_overview_period_follows_a_period_chosen_elsewhere(scored, tmp_path):
+    import panel as pn
+
+    from fraud_app.application import FraudApp
+    from fraud_app.config import Settings
+    from fraud_app.ui.datastore import DataStore
+    from fraud_app.ui.overview import OverviewView
+
+    app = FraudApp(Settings(home=tmp_path, db=scored))
+    with app.store:
+        data = DataStore(app=app)
+        view = OverviewView(data_store=data)
+        root = pn.panel(view).get_root()
+        data.period = (dt.date(2018, 5, 1), dt.date(2018, 5, 7))  # as the Monitoring view's picker sets it
+        pickers = [m for m in root.references() if type(m).__name__ == "DateRangePicker"]
+        assert len(pickers) == 1 and pickers[0].value == ("2018-05-01", "2018-05-07")

@@ -117,10 +117,10 @@ class OverviewView(View):
         bounds = self.data_store.bounds
         # As wide as its calendar (308 px), which opens at the input's left edge: at the page's right edge a
         # narrower picker pushed it off the page.
-        picker = pn.widgets.DateRangePicker(name="Period", value=self.data_store.period, width=320,
-                                            start=bounds[0] if bounds else None, end=bounds[1] if bounds else None)
-        picker.link(self.data_store, value="period")
-        return picker
+        # Both ways: a period chosen in Monitoring shows here too.
+        return pn.widgets.DateRangePicker.from_param(
+            self.data_store.param.period, label="Period", width=320, description=None,
+            start=bounds[0] if bounds else None, end=bounds[1] if bounds else None)
 
     def _load(self, *_) -> None:
         self.later(self._fetch, self._show)
