@@ -21,7 +21,12 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 class ImportFileError(ValueError):
-    """The file as a whole cannot be imported (missing column, bad --map, unreadable file)."""
+    """The file as a whole cannot be imported (missing column, bad --map, unreadable file). `reason` says why
+    in words any face can show; the text of the error adds what to do at the command line, if anything."""
+
+    def __init__(self, reason: str, command_line: str | None = None):
+        super().__init__(f"{reason} ({command_line})" if command_line else reason)
+        self.reason = reason
 
 
 @dataclass
@@ -86,7 +91,7 @@ def resolve_columns(columns: Sequence[str], mapping: Mapping[str, str]) -> dict[
     missing = [n for n, required in TRANSACTION_FIELDS.items() if required and not resolved[n]]
     if missing:
         raise ImportFileError(f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
-                           f"the file has: {', '.join(columns)} (use --map SOURCE=field)")
+                              f"the file has: {', '.join(columns)}", "use --map SOURCE=field")
     return resolved
 
 
@@ -114,7 +119,7 @@ def import_file(store: Store, path: Path | str, mapping: Mapping[str, str] | Non
         report = _import(store, path, source, mapping, currency, skip_invalid, rejects_path, actor, started,
                          progress or (lambda fraction, message: None))
     except ImportFileError as exc:
-        record_refused(store, source, actor, started, 0, str(exc))
+        record_refused(store, source, actor, started, 0, exc.reason)  # the Data view shows it
         raise
     if report.import_id is None:  # refused for its invalid rows
         record_refused(store, source, actor, started, report.rejected, report.refusal())

@@ -28,10 +28,15 @@ def test_good_file_imports_every_row_with_types(store, tmp_path):
 
 
 def test_missing_required_column_names_it(store, tmp_path):
+    from fraud_app.store import queries
+
     f = write(tmp_path / "m.csv", "transaction_id,timestamp,customer_id,amount\n1,2018-04-01,c,5\n")
-    with pytest.raises(ImportFileError, match="missing required column terminal_id"):
+    with pytest.raises(ImportFileError, match="missing required column terminal_id") as raised:
         import_file(store, f)
     assert count(store) == 0
+    # The command line is told its way out; the page, which has no --map, and the load history are not.
+    assert str(raised.value).endswith("(use --map SOURCE=field)") and "--map" not in raised.value.reason
+    assert queries.imports(store)[0][-1] == raised.value.reason
 
 
 @pytest.mark.parametrize("row, field, reason", [

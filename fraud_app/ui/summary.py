@@ -9,6 +9,7 @@ import panel as pn
 import param
 
 from ..access import Forbidden, name_of
+from ..importer import ImportFileError
 from .downloads import csv_download
 from ..jobs import BusyError
 from .jobs import JobStatus
@@ -56,7 +57,11 @@ class SummaryView(View):
             with tempfile.TemporaryDirectory(prefix="fraud_app-import-") as folder:
                 path = Path(folder) / name  # its suffix tells its type; the load history shows only `name`
                 path.write_bytes(content)
-                report = app.import_file(path, actor=who, progress=progress, source=name)
+                try:
+                    report = app.import_file(path, actor=who, progress=progress, source=name)
+                except ImportFileError as exc:  # its words, without the command line's way out
+                    raise ValueError(f"{exc.reason}. Rename the file's columns to the field names, or import it "
+                                     "at the command line with --map") from None
             if report.rejected:  # nothing was imported; the job's error lists where and why
                 raise ValueError(f"nothing imported from {name}: {report.rejected:,} of {report.rows_read:,} rows "
                                  "are invalid. " + " · ".join(report.lines(5)))
