@@ -30,7 +30,8 @@ from .jobs import Jobs
 from .live import LiveScorer, NoModelError
 from .metrics import Metrics
 from .monitoring import DriftJobs
-from .store import ALERT_DECISIONS, Store, analytics, audit, card_cases, cases, insert_table, investigate, labels, models, queries, write_table_file
+from .store import (ALERT_DECISIONS, Store, analytics, audit, card_cases, cases, insert_table, investigate, labels,
+                    models, queries, write_table_file)
 from .store import tokens as stored_tokens
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from .tables import Table
 from .view import View
 
 ALERT_COLUMNS = {"transaction_id": "Transaction", "timestamp": "Time", "amount": "Amount",
-                 "fraud_probability": "Fraud probability", "decided": "Decision so far", "terminal_id": "Terminal",
-                 "channel": "Channel", "top reason": "Top reason"}
+                 "fraud_probability": "Fraud probability (%)", "decided": "Decision so far",
+                 "terminal_id": "Terminal", "channel": "Channel", "top reason": "Top reason"}
 STATE = {None: "undecided", "confirmed_fraud": "confirmed fraud", "legitimate": "legitimate",
          "escalated": "escalated"}
 CURSOR = "background-color: #dbe7f5; font-weight: 600"  # the alert the keys act on
@@ -39,7 +39,9 @@ def top_reason(raw: str | None) -> str:
 
 
 def alerts_frame(alerts: pd.DataFrame) -> pd.DataFrame:
-    frame = alerts.assign(fraud_probability=[f"{p:.1%}" for p in alerts["fraud_probability"]], decided=[STATE.get(s, s) if isinstance(s, str) else "undecided" for s in alerts["status"]],
+    # The probability stays a number (in percent), so sorting by its header sorts numbers, not texts.
+    frame = alerts.assign(fraud_probability=(100 * alerts["fraud_probability"]).round(1),
+                          decided=[STATE.get(s, s) if isinstance(s, str) else "undecided" for s in alerts["status"]],
                           **{"top reason": [top_reason(r) for r in alerts["reasons"]]})
     return frame[list(ALERT_COLUMNS)].rename(columns=ALERT_COLUMNS)
 
@@ -65,7 +67,8 @@ class CasePanel(View):
         self._assign.on_click(lambda e: self.assign())
         self._alerts = Table(show_index=False, disabled=True, selectable="checkbox", sizing_mode="stretch_width",
                              layout="fit_data_stretch", widths={"Top reason": 340},
-                             formatters={"Amount": {"type": "money", "precision": 2}})
+                             formatters={"Amount": {"type": "money", "precision": 2},
+                                         "Fraud probability (%)": {"type": "money", "precision": 1}})
         self._alerts.on_click(lambda e: self.data_store.investigate(self._alerts.value["Transaction"].iloc[e.row]),
                               column="Transaction")
         self._alerts.style_rows(self._cursor_row)

@@ -95,7 +95,8 @@ class InvestigateView(View):
         self._decided_on: str | None = None  # the transaction the decision line speaks of
         self._detail = pn.Column(
             self._title, self._decide_row,
-            pn.Row(self._fields, pn.pane.Bokeh(self._why.figure, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
+            pn.Row(self._fields, pn.pane.Bokeh(self._why.figure, sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
             pn.Row(pn.pane.Bokeh(self._card_plot.figure, sizing_mode="stretch_width"),
                    pn.pane.Bokeh(self._terminal_plot.figure, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
             pn.Row(self._card_title, pn.HSpacer(),
