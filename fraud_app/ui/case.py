@@ -23,6 +23,9 @@ ALERT_COLUMNS = {"transaction_id": "Transaction", "timestamp": "Time", "amount":
                  "terminal_id": "Terminal", "channel": "Channel", "top reason": "Top reason"}
 STATE = {None: "undecided", "confirmed_fraud": "confirmed fraud", "legitimate": "legitimate",
          "escalated": "escalated"}
+# Fixed widths for the short columns; the reason takes the rest, so no column hides off the side at 1280 px.
+WIDTHS = {"Transaction": 100, "Time": 155, "Amount": 85, "Fraud probability (%)": 100, "Decision so far": 120,
+          "Terminal": 80, "Channel": 75}
 CURSOR = "background-color: #dbe7f5; font-weight: 600"  # the alert the keys act on
 SHORTCUTS = {"j / ↓": "next alert", "k / ↑": "previous alert", "x": "tick or untick the alert",
              "c": "confirm fraud (the ticked alerts, or every undecided one)", "l": "mark legitimate",
@@ -66,7 +69,8 @@ class CasePanel(View):
         self._release.on_click(lambda e: self.release())
         self._assign.on_click(lambda e: self.assign())
         self._alerts = Table(show_index=False, disabled=True, selectable="checkbox", sizing_mode="stretch_width",
-                             layout="fit_data_stretch", widths={"Top reason": 340},
+                             layout="fit_columns", widths=WIDTHS,
+                             configuration={"columnDefaults": {"headerWordWrap": True}},
                              formatters={"Amount": {"type": "money", "precision": 2},
                                          "Fraud probability (%)": {"type": "money", "precision": 1}})
         self._alerts.on_click(lambda e: self.data_store.investigate(self._alerts.value["Transaction"].iloc[e.row]),

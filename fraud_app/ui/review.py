@@ -30,6 +30,9 @@ SHORTCUTS = {"j / ↓": "next case", "k / ↑": "previous case", "Enter or o": "
 HEADER_SORTS = {"Card": "customer_id", "Alerts": "alerts", "Undecided": "undecided",
                 "Highest probability (%)": "top_score", "Amount at risk": "at_risk", "First alert": "first_alert",
                 "Age (days)": "first_alert", "Held by": "holder"}
+# Fixed widths for the short columns; the reason takes the rest, so no column hides off the side at 1280 px.
+WIDTHS = {"Card": 80, "Alerts": 65, "Undecided": 90, "Highest probability (%)": 105, "Amount at risk": 110,
+          "First alert": 155, "Age (days)": 75, "Held by": 90}
 CURSOR = "background-color: #dbe7f5; font-weight: 600"  # the row the keys act on
 
 
@@ -67,11 +70,12 @@ class ReviewView(View):
         # A header click sorts the whole queue in SQL (_sorted); Tabulator's own sort of the page it holds then
         # agrees with it. The first click puts the largest first.
         self._table = Table(show_index=False, disabled=True, selectable=False, sizing_mode="stretch_width",
-                            height=720, page_size=PAGE_SIZE, hidden_columns=["case_id"], layout="fit_data_stretch",
-                            widths={"Top reason": 320}, sortable={"Top reason": False},
+                            height=720, page_size=PAGE_SIZE, hidden_columns=["case_id"], layout="fit_columns",
+                            widths=WIDTHS, sortable={"Top reason": False},
                             formatters={"Amount at risk": {"type": "money", "precision": 2},
                                         "Highest probability (%)": {"type": "money", "precision": 1}},
-                            configuration={"columnDefaults": {"headerSortStartingDir": "desc"}})
+                            configuration={"columnDefaults": {"headerSortStartingDir": "desc",
+                                                              "headerWordWrap": True}})
         self._table.on_sort(self._sorted)
         self._table.on_click(lambda event: self.open(event.row))
         self._table.style_rows(self._cursor_row)
