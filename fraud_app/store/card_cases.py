@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Sequence
 if TYPE_CHECKING:
     import pandas as pd
 
-from .cases import CaseError, record_decisions
+from .cases import CaseError, order_by, record_decisions
 from .db import Store
 from .schema import alert_sql
 
 SORTS = {"score": "top_score DESC", "amount": "at_risk DESC", "alerts": "alerts DESC", "age": "first_alert ASC",
          "newest": "last_alert DESC"}
 # A column header's sort: the columns it may name, and how.
-COLUMN_SORTS = ("customer_id", "alerts", "undecided", "top_score", "at_risk", "first_alert", "last_alert", "holder")
-DIRECTIONS = {"asc": "ASC", "desc": "DESC"}
+COLUMN_SORTS = {c: c for c in ("customer_id", "alerts", "undecided", "top_score", "at_risk", "first_alert",
+                                "last_alert", "holder")}
 STATUSES = ("undecided", "open", "escalated", "decided", "all")
 # A case's state from its alerts' decisions: any alert still open keeps it open.
 _STATE = ("CASE WHEN count(*) FILTER (WHERE a.status IS NULL) > 0 THEN 'open' "
@@ -60,13 +60,7 @@ def case_page(store: Store, version: str, window: int, *, status: str = "undecid
     a column (COLUMN_SORTS) and a direction, sorts instead of `sort`."""
     if status not in STATUSES:
         raise CaseError(f"status must be one of {', '.join(STATUSES)}")
-    if sort not in SORTS:
-        raise CaseError(f"sort must be one of {', '.join(SORTS)}")
-    by = SORTS[sort]
-    if order is not None:
-        if order[0] not in COLUMN_SORTS or order[1] not in DIRECTIONS:
-            raise CaseError(f"order must be one of {', '.join(COLUMN_SORTS)} with asc or desc")
-        by = f"{order[0]} {DIRECTIONS[order[1]]} NULLS LAST"
+    by = order_by(sort, SORTS, order, COLUMN_SORTS)
     params: dict = {"version": version, "window": int(window), "min_score": min_score, "min_amount": min_amount,
                     "size": int(size), "skip": int(max(page - 1, 0) * size)}
     having = ["top_score >= $min_score", "at_risk >= $min_amount"]

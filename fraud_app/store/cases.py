@@ -88,6 +88,19 @@ COLUMN_SORTS = {"transaction_id": "t.transaction_id", "timestamp": "t.timestamp"
 DIRECTIONS = {"asc": "ASC", "desc": "DESC"}
 
 
+def order_by(sort: str, sorts: dict[str, str], order, columns: dict[str, str]) -> str:
+    """SQL to sort a page by: `order`, a (column of `columns`, "asc" or "desc") pair from a header click, or else
+    the named `sort`. Anything else is a CaseError; no caller's text reaches the SQL."""
+    if sort not in sorts:
+        raise CaseError(f"sort must be one of {', '.join(sorts)}")
+    if order is None:
+        return sorts[sort]
+    column, direction = tuple(order) if isinstance(order, (tuple, list)) and len(order) == 2 else (None, None)
+    if str(column) not in columns or str(direction) not in DIRECTIONS:
+        raise CaseError(f"order must be one of {', '.join(columns)} with asc or desc (got {order!r})")
+    return f"{columns[str(column)]} {DIRECTIONS[str(direction)]} NULLS LAST"
+
+
 def alert_page(store: Store, version: str, *, status: str = "undecided", start: dt.date | None = None,
                end: dt.date | None = None, min_score: float = 0.0, min_amount: float = 0.0,
                channel: str | None = None, customer_id: str | None = None, terminal_id: str | None = None,
@@ -97,14 +110,7 @@ def alert_page(store: Store, version: str, *, status: str = "undecided", start: 
     `order`, a (column of COLUMN_SORTS, "asc" or "desc") pair, sorts instead of `sort`."""
     if status not in STATUSES:
         raise CaseError(f"status must be one of {', '.join(STATUSES)}")
-    if sort not in SORTS:
-        raise CaseError(f"sort must be one of {', '.join(SORTS)}")
-    by = SORTS[sort]
-    if order is not None:
-        column, direction = tuple(order) if isinstance(order, (tuple, list)) and len(order) == 2 else (None, None)
-        if str(column) not in COLUMN_SORTS or str(direction) not in DIRECTIONS:
-            raise CaseError(f"order must be one of {', '.join(COLUMN_SORTS)} with asc or desc (got {order!r})")
-        by = f"{COLUMN_SORTS[str(column)]} {DIRECTIONS[str(direction)]} NULLS LAST"
+    by = order_by(sort, SORTS, order, COLUMN_SORTS)
     where = ["s.model_version = ?", alert_sql("s.decision"), "s.fraud_probability >= ?",
              "t.amount >= ?"]
     params: list = [version, min_score, min_amount]

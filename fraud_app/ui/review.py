@@ -9,7 +9,7 @@ import panel as pn
 import param
 
 from ..scoring import reason_line
-from ..store import card_cases
+from ..store import card_cases, cases
 from .case import CasePanel, top_reason
 from .downloads import csv_download
 from .keys import help_card
@@ -106,7 +106,7 @@ class ReviewView(View):
         """A column header clicked: the queue is sorted by that column, from its first page."""
         first = sorters[0] if sorters else {}
         column = HEADER_SORTS.get(first.get("field"))
-        if column and first.get("dir") in card_cases.DIRECTIONS:
+        if column and first.get("dir") in cases.DIRECTIONS:
             # Older first is the larger age: "Age" sorts by the first alert the other way.
             flip = first["field"] == "Age (days)"
             self.order = (column, {"asc": "desc", "desc": "asc"}[first["dir"]] if flip else first["dir"])
