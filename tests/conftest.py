@@ -189,6 +189,16 @@ def scored_server(trained, tmp: Path, ready: str = "api/v1/health", **env: str) 
         srv.stop()
 
 
+def users_file(tmp: Path, users: dict[str, str], password: str) -> Path:
+    """A users file, written by `fraud-app user add`, giving each name its role and all the one password."""
+    path = tmp / "users.json"
+    for name, role in users.items():
+        subprocess.run([str(BIN / "fraud-app"), "user", "add", name, "--role", role, "--password-stdin", "--file",
+                        str(path)], input=password + "\n", text=True, check=True, env=cli_env(tmp), cwd=tmp,
+                       capture_output=True)
+    return path
+
+
 QUEUE_ROWS = ".tabulator-row:has([tabulator-field=Undecided])"  # the Review queue's cases
 CASE_ROWS = ".tabulator-row:has([tabulator-field='Decision so far'])"  # an opened case's alerts
 

@@ -2,11 +2,10 @@
 a case to someone, a viewer may not take one, an alert is decided from Investigate, and a case is confirmed
 with the keyboard alone. Each writes its label and audit rows."""
 import re
-import subprocess
 
 import pytest
 
-from conftest import BIN, CASE_ROWS, QUEUE_ROWS, cli_env, note_box, open_first_case, scored_server
+from conftest import QUEUE_ROWS, note_box, open_first_case, scored_server, users_file
 from fraud_app.store import Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -18,11 +17,7 @@ WAIT = 120_000
 @pytest.fixture(scope="module")
 def team(trained, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cases")
-    users = tmp / "users.json"
-    for name, role in USERS.items():
-        subprocess.run([str(BIN / "fraud-app"), "user", "add", name, "--role", role, "--password-stdin", "--file",
-                        str(users)], input=PASSWORD + "\n", text=True, check=True, env=cli_env(tmp), cwd=tmp,
-                       capture_output=True)
+    users = users_file(tmp, USERS, PASSWORD)
     with scored_server(trained, tmp, "login", FRAUD_APP_UI_USERS=str(users)) as srv:
         srv.seen = {}  # what the tests did, for the last one to find in the database
         yield srv

@@ -5,12 +5,11 @@ refusal. API tokens and users are managed at the command line only: the page off
 The tests share one served app and run in order: the lead's promote and rollback need the version the lead
 trains, and the last test stops the server to read its audit log."""
 import re
-import subprocess
 
 import pytest
 from playwright.sync_api import expect
 
-from conftest import BIN, CASE_ROWS, HEADER, cli_env, note_box, open_first_case, scored_server
+from conftest import CASE_ROWS, HEADER, note_box, open_first_case, scored_server, users_file
 from fraud_app.access import Actor, Forbidden
 from fraud_app.store import Store
 
@@ -38,11 +37,7 @@ JOB_WAIT = 300_000  # training and re-scoring on a busy two-core machine
 @pytest.fixture(scope="module")
 def team(trained, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("team")
-    users = tmp / "users.json"
-    for name, role in USERS.items():
-        subprocess.run([str(BIN / "fraud-app"), "user", "add", name, "--role", role, "--password-stdin", "--file",
-                        str(users)], input=PASSWORD + "\n", text=True, check=True, env=cli_env(tmp), cwd=tmp,
-                       capture_output=True)
+    users = users_file(tmp, USERS, PASSWORD)
     with scored_server(trained, tmp, "login", FRAUD_APP_UI_USERS=str(users)) as srv:
         yield srv
 
