@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from team import BIN, ROOT, env_of, free_port, prepare_home, wait_up  # noqa: E402
-from ui_browser import ALERTS, QUEUE, VIEWS, WAIT, drawn, until  # noqa: E402
+from team import ROOT  # noqa: E402
+from ui_browser import ALERTS, QUEUE, VIEWS, WAIT, drawn, served, until  # noqa: E402
 
 OUT = ROOT / "build" / "screenshots"
 WIDTHS = (1280, 1600)
@@ -71,20 +69,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, help="a fraud_app home with a generated, trained and scored database")
     args = parser.parse_args()
-    ready = args.home or (ROOT if (ROOT / "data" / "fraud.duckdb").exists() else None)
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        prepare_home(ready, home)
-        port = free_port()
-        with open(home / "serve.log", "w") as log:
-            server = subprocess.Popen([str(BIN / "fraud-app"), "serve", "--port", str(port), "--no-show"],
-                                      env=env_of(home), stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_up(port, "/api/v1/health", server)
-            asyncio.run(every_view(f"http://127.0.0.1:{port}/"))
-        finally:
-            server.terminate()
-            server.wait(30)
+    with served(args.home) as url:
+        asyncio.run(every_view(url))
     print(f"saved to {OUT}/{{{','.join(map(str, WIDTHS))}}}/")
     return 0
 

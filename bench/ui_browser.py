@@ -20,10 +20,13 @@ import argparse
 import asyncio
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from team import BIN, ROOT, env_of, free_port, prepare_home, wait_up  # noqa: E402
@@ -138,14 +141,11 @@ def report(got: dict[str, list[float]]) -> bool:
     return met
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--home", type=Path, help="a fraud_app home with a generated, trained and scored database")
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    import subprocess
-
-    ready = args.home or (ROOT if (ROOT / "data" / "fraud.duckdb").exists() else None)
+@contextmanager
+def served(home: Path | None) -> Iterator[str]:
+    """`fraud-app serve` without sign-in on a copy of the ready home (default: the checkout's, made first if
+    there is none); its URL while the block runs."""
+    ready = home or (ROOT if (ROOT / "data" / "fraud.duckdb").exists() else None)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         prepare_home(ready, home)
@@ -155,10 +155,19 @@ def main() -> int:
                                       env=env_of(home), stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_up(port, "/api/v1/health", server)
-            got = asyncio.run(measure(f"http://127.0.0.1:{port}/", args.repeats))
+            yield f"http://127.0.0.1:{port}/"
         finally:
             server.terminate()
             server.wait(30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", type=Path, help="a fraud_app home with a generated, trained and scored database")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    with served(args.home) as url:
+        got = asyncio.run(measure(url, args.repeats))
     return 0 if report(got) else 1
 
 
