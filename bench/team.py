@@ -48,6 +48,7 @@ BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api_load import Client, body, free_port, wait_up  # noqa: E402
+from seen import seen, text  # noqa: E402
 from ui import prepare_home  # noqa: E402
 
 LOOP = ["Overview", "Review queue", "Case", "Investigate", "Model", "Monitoring", "Data"]
@@ -95,16 +96,15 @@ def rest_load(port: int, token: str, rate: float, stop, out) -> None:
 # -- the browser sessions ----------------------------------------------------------------------------------
 async def opened(page, view: str, click, tid: str = "", card: str = "") -> float | None:
     """Seconds from the click to the view's content on screen; None if it never showed."""
-    wanted = [page.get_by_text(text).first for text in DRAWN[view]]
+    wanted = [text(words) for words in DRAWN[view]]
     if tid:  # the new transaction's title, not the last one's
-        wanted.append(page.locator("h3", has_text=re.compile(rf"Transaction {re.escape(tid)}(?!\d)")).first)
+        wanted.append(text(f"Transaction {tid}", rf"^Transaction {re.escape(tid)}(?!\d)"))
     if card:  # the new case's title
-        wanted.append(page.locator("h3", has_text=re.compile(rf": card {re.escape(card)}$")).first)
+        wanted.append(text(f": card {card}", rf": card {re.escape(card)}$"))
     started = time.monotonic()
     try:
         await click()
-        for locator in wanted:
-            await locator.wait_for(state="visible", timeout=GIVE_UP * 1000)
+        await seen(page, *wanted, timeout=GIVE_UP)
     except Exception:  # noqa: BLE001  (Playwright's timeout; counted as never shown)
         return None
     return time.monotonic() - started
