@@ -83,8 +83,9 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
     show(nav.value)
     nav.param.watch(lambda event: show(event.new), "value")
     keys = Keys(key, keys=sorted({k for view in VIEWS.values() for k in getattr(view, "KEYS", ())}))
-    # A row clicked in any table opens its transaction in Investigate.
-    data.param.watch(lambda event: event.new and setattr(nav, "value", "Investigate"), "focus")
+    # A row clicked in any table opens its transaction in Investigate. After Investigate's own watcher (the
+    # default precedence, 0), so the transaction's queries are under way while the page switches views.
+    data.param.watch(lambda event: event.new and setattr(nav, "value", "Investigate"), "focus", precedence=1)
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:  # served
         pn.state.onload(app.heap.settled)
         # Bound now: under `panel serve` this module's globals are gone by the time a session ends.

@@ -3,6 +3,7 @@ terminal's days, and where it sits among all transactions."""
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pandas as pd
 import panel as pn
@@ -170,23 +171,27 @@ class InvestigateView(View):
         """Everything the view shows about `tid`, queried and made ready to draw (in a worker thread)."""
         app = self.data_store.app
         row = investigate.transaction(app.store, tid, version) if tid else None
-        found = {"tid": tid, "row": row,
-                 "all": self._all.prepare(app.score_points(version) if version else None, row)}
-        if row is not None:
-            found["row"] = row = self._case_of(row)
-            card = investigate.card_history(app.store, row["customer_id"], version)
-            days = investigate.terminal_daily(app.store, row["terminal_id"], version)
-            shown = card.iloc[::-1].reset_index(drop=True)  # newest first, as a statement reads
-            at = shown.index[shown["transaction_id"] == tid]
-            found |= {"reasons": ReasonsChart.prepare(self._reasons(row)),
-                      "card": CardChart.prepare(card, tid, row["customer_id"]),
-                      "days": TerminalChart.prepare(days, row), "table": shown,
-                      "page": int(at[0]) // PAGE_SIZE + 1 if len(at) else 1}
-        return found
+        found = {"tid": tid, "row": row, "version": version}
+        if row is None:
+            return found
+        found["row"] = row = self._case_of(row)
+        card = investigate.card_history(app.store, row["customer_id"], version)
+        days = investigate.terminal_daily(app.store, row["terminal_id"], version)
+        shown = card.iloc[::-1].reset_index(drop=True)  # newest first, as a statement reads
+        at = shown.index[shown["transaction_id"] == tid]
+        return found | {"reasons": ReasonsChart.prepare(self._reasons(row)),
+                        "card": CardChart.prepare(card, tid, row["customer_id"]),
+                        "days": TerminalChart.prepare(days, row), "table": shown,
+                        "page": int(at[0]) // PAGE_SIZE + 1 if len(at) else 1}
+
+    def _fetch_all(self, version: str | None, row: dict | None) -> dict:
+        return self._all.prepare(self.data_store.app.score_points(version) if version else None, row)
 
     def _show(self, found: dict) -> None:
         tid, row = found["tid"], found["row"]
-        self._all.show(found["all"])
+        # Every payment's chart, at the page's foot, comes after the transaction: binning them all for a new
+        # page took longer than all the transaction's own queries.
+        self.later(partial(self._fetch_all, found["version"], row), self._all.show, lane="all")
         if row is None:
             self._notice.object = f"No transaction with id **{plain(tid)}**. {HINT}" if tid else HINT
             self._notice.alert_type = "warning" if tid else "info"

@@ -83,7 +83,9 @@ class ModelView(View):
         super().__init__(**params)
         self.status = JobStatus(data_store=self.data_store)
         self.training = TrainingPanel(data_store=self.data_store, status=self.status)
-        self.thresholds = ThresholdPanel(data_store=self.data_store)
+        # The version the views show is most often the one this view picks: the simulator reads its test window
+        # alongside this view's own queries rather than after them.
+        self.thresholds = ThresholdPanel(data_store=self.data_store, version=self.data_store.model_version)
         self._versions = Table(show_index=False, disabled=True, sizing_mode="stretch_width", max_height=240,
                                formatters=FORMATS)
         self._metrics = Table(show_index=False, disabled=True, width=560,

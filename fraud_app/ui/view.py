@@ -52,7 +52,10 @@ class View(Viewer):
 
         def shown(found: Any) -> None:
             if asked == self._asked[lane]:
-                show(found)
+                # Each table or plot added to the page makes Bokeh walk every model of the page again: at the end
+                # of the show, once for all, rather than once for each.
+                with doc.models.freeze():
+                    show(found)
 
         async def run() -> None:
             found = await asyncio.to_thread(fetch)
