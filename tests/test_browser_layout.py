@@ -1,10 +1,11 @@
-"""Nothing clipped at 1280 px wide, the narrowest window the views are laid out for: every plot's title and axis
-labels inside its canvas, its toolbar inside it and over no text, every table's columns inside the table."""
+"""Nothing clipped at 1280 px wide, the narrowest window the views are laid out for: in every view each plot's
+title, axis labels and legend inside its canvas, its toolbar inside it and over none of them, and every table's
+columns inside the table."""
 import json
 
 import pytest
 
-from conftest import Server, copy_of, run_cli
+from conftest import CASE_ROWS, QUEUE_ROWS, Server, copy_of, run_cli
 from fraud_app.features import reason_text
 from fraud_app.store import Store
 
@@ -13,12 +14,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 WIDE = {"width": 1280, "height": 900}
 
 # Bokeh draws titles, axis labels and legends on the canvas, where no DOM box shows them: each visible plot's
-# parts are measured from Bokeh's own views (its panels, a legend's box, and the texts' widths in the fonts it
-# draws them with). The title starts at the frame's left edge; an axis label is centred on the frame. Returns
-# what lies outside its canvas or under the toolbar.
+# parts are measured from Bokeh's own views (its panels, a legend's box, and the texts' widths, line by line, in
+# the fonts it draws them with). A title lies along its panel as aligned; an axis label is centred on the frame.
+# Returns what lies outside its canvas or under the toolbar.
 CLIPPED_PLOTS = """() => {
   const ctx = document.createElement('canvas').getContext('2d');
-  const width = (visual, text) => { ctx.font = visual.font_value(); return ctx.measureText(text).width; };
+  const width = (visual, text) => {
+    ctx.font = visual.font_value();
+    return Math.max(...text.split('\\n').map(line => ctx.measureText(line).width));
+  };
   const overlap = (a, b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
   const problems = [];
   for (const plot of Bokeh.index.query(v => v.model.type === "Figure" && v.el.offsetParent !== null)) {
@@ -34,8 +38,9 @@ CLIPPED_PLOTS = """() => {
       } else if (type === "ToolbarPanel") {
         toolbar = {x0: box.x0, y0: box.y0, x1: box.x1, y1: box.y1};
       } else if (type === "Title" && part.model.text) {
-        const x0 = box.x0 + part.model.offset;
-        texts.push(["title", {x0, y0: box.y0, x1: x0 + width(part.visuals.text, part.model.text), y1: box.y1}]);
+        const w = width(part.visuals.text, part.model.text), {align, offset} = part.model;
+        const x0 = align === "left" ? box.x0 + offset : align === "right" ? box.x1 - offset - w : box.hcenter - w / 2;
+        texts.push(["title", {x0, y0: box.y0, x1: x0 + w, y1: box.y1}]);
       } else if (part.model.axis_label) {
         const w = width(part.visuals.axis_label_text, part.model.axis_label), side = part.panel.side;
         texts.push([`${side} axis label`, side === "above" || side === "below"
@@ -73,6 +78,23 @@ CLIPPED_COLUMNS = """() => {
   return problems;
 }"""
 
+PLOTS = "() => [...Bokeh.index.query(v => v.model.type === 'Figure' && v.el.offsetParent !== null)]"
+# Every visible plot has laid out its frame, at least `n` of them.
+DRAWN = f"""n => {{
+  const plots = ({PLOTS})();
+  return plots.length >= n && plots.every(p => p.frame.bbox.width > 0 && p.frame.bbox.height > 0);
+}}"""
+
+
+def longest_reasons(db) -> str:
+    """The alert whose reasons in words are the longest."""
+    with Store(db) as store:
+        rows = store.cursor().execute("SELECT transaction_id, reasons FROM scores WHERE decision <> 'approve' "
+                                      "ORDER BY transaction_id").fetchall()
+    longest = {tid: max((len(reason_text(r["feature"], float("nan") if r["value"] is None else r["value"]))
+                         for r in json.loads(raw or "[]")), default=0) for tid, raw in rows}
+    return max(longest, key=longest.get)
+
 
 @pytest.fixture(scope="module")
 def app(trained, tmp_path_factory):
@@ -90,44 +112,46 @@ def app(trained, tmp_path_factory):
         srv.stop()
 
 
-def drawn(page) -> None:
-    """Every visible plot has laid out its frame (Bokeh lays a plot out once its size is known)."""
-    page.wait_for_function("""() => {
-      const plots = [...Bokeh.index.query(v => v.model.type === "Figure" && v.el.offsetParent !== null)];
-      return plots.length > 0 && plots.every(p => p.frame.bbox.width > 0 && p.frame.bbox.height > 0);
-    }""", timeout=60_000)
+def _sidebar(page, view: str, shown: str) -> None:
+    page.get_by_role("button", name=view, exact=True).click()
+    page.get_by_text(shown).filter(visible=True).first.wait_for(timeout=120_000)
 
 
-def longest_reasons(db) -> str:
-    """The alert whose reasons in words are the longest."""
-    with Store(db) as store:
-        rows = store.cursor().execute("SELECT transaction_id, reasons FROM scores WHERE decision <> 'approve' "
-                                      "ORDER BY transaction_id").fetchall()
-    longest = {tid: max((len(reason_text(r["feature"], float("nan") if r["value"] is None else r["value"]))
-                         for r in json.loads(raw or "[]")), default=0) for tid, raw in rows}
-    return max(longest, key=longest.get)
+def _case(page) -> None:
+    _sidebar(page, "Review queue", "Page 1 of")
+    page.locator(QUEUE_ROWS).first.click(timeout=60_000)
+    page.locator(CASE_ROWS).first.wait_for(timeout=60_000)
 
 
-def test_investigates_plots_show_their_titles_labels_and_toolbars_whole_at_1280_px(app, page):
-    tid = app.longest
-    page.set_viewport_size(WIDE)
-    page.goto(app.url)
-    page.get_by_role("button", name="Investigate", exact=True).click()
+def _investigate(page, tid: str) -> None:
+    _sidebar(page, "Investigate", "Type a transaction id above")
     box = page.get_by_placeholder("id, then Enter")
     box.fill(tid)
     box.press("Enter")
     page.get_by_text(f"Transaction {tid}").first.wait_for(timeout=60_000)
     page.get_by_text("payments, newest first").first.wait_for(timeout=60_000)
-    page.wait_for_function("""() => [...Bokeh.index.query(v => v.model.type === "Figure" && v.el.offsetParent !== null)]
-                                    .length >= 4""", timeout=60_000)  # reasons, card, terminal, all
-    drawn(page)
-    assert page.evaluate(CLIPPED_PLOTS) == []
 
 
-def test_the_model_views_versions_table_fits_1280_px(app, page):
+# view: how to open it, and how many plots it shows
+VIEWS = {
+    "Overview": (lambda page, app: None, 2),
+    "Review queue": (lambda page, app: _sidebar(page, "Review queue", "Page 1 of"), 0),
+    "a case": (lambda page, app: _case(page), 1),
+    "Investigate": (lambda page, app: _investigate(page, app.longest), 4),  # reasons, card, terminal, all
+    "Model": (lambda page, app: _sidebar(page, "Model", "Threshold simulator"), 3),
+    "Monitoring": (lambda page, app: _sidebar(page, "Monitoring", "Score PSI"), 5),  # drift, computed meanwhile
+    "Data": (lambda page, app: _sidebar(page, "Data", "Loads"), 0),
+}
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_every_plot_and_table_shows_whole_at_1280_px(app, page, view):
     page.set_viewport_size(WIDE)
     page.goto(app.url)
-    page.get_by_role("button", name="Model", exact=True).click()
-    page.locator(".tabulator-col", has_text="decline at").first.wait_for(state="attached", timeout=60_000)
-    page.get_by_text("Threshold simulator").first.wait_for(timeout=60_000)
-    assert page.evaluate(CLIPPED_COLUMNS) == []
+    page.get_by_text("Cards with the most alerts").first.wait_for(timeout=60_000)
+    opened, plots = VIEWS[view]
+    opened(page, app)
+    if plots:
+        page.wait_for_function(DRAWN, arg=plots, timeout=60_000)
+    page.locator(".tabulator-col").filter(visible=True).first.wait_for(timeout=60_000)  # every view has a table
+    assert page.evaluate(CLIPPED_PLOTS) + page.evaluate(CLIPPED_COLUMNS) == []

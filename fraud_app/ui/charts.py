@@ -25,7 +25,9 @@ PROBABILITY_TICKS = {0.0001: "0.01%", 0.001: "0.1%", 0.01: "1%", 0.1: "10%", 1.0
 
 
 def new_figure(**options) -> figure:
-    options = {"sizing_mode": "stretch_width", "toolbar_location": "above", "tools": "xpan,xwheel_zoom,reset,save",
+    # The toolbar on the right: above, it shared the title's row, and beside a long title at 1280 px it ran out of
+    # the plot, its tools hidden.
+    options = {"sizing_mode": "stretch_width", "toolbar_location": "right", "tools": "xpan,xwheel_zoom,reset,save",
                **options}
     fig = figure(**options)
     fig.title.text_font_size = "11pt"
@@ -135,9 +137,7 @@ class TerminalChart:
 
     def __init__(self):
         self.sources = {name: ColumnDataSource({"x": [], "y": []}) for name in ["payments", *self.LAYERS, "share"]}
-        # The toolbar on the right: above, beside a long title, it ran out of the plot over the second axis.
-        self.figure = fig = new_figure(x_axis_type="datetime", height=320, y_axis_label="payments per day",
-                                       toolbar_location="right")
+        self.figure = fig = new_figure(x_axis_type="datetime", height=320, y_axis_label="payments per day")
         fig.extra_y_ranges = {"share": Range1d(0, 5)}
         fig.add_layout(LinearAxis(y_range_name="share", axis_label="fraud share, 30 days (%)"), "right")
         # The grey steps are the payments the left axis names: no legend entry, so the legend fits above the frame

@@ -25,6 +25,9 @@ PAGE_SIZE = 10
 CARD_COLUMNS = {"transaction_id": "Transaction", "timestamp": "Time", "terminal_id": "Terminal", "amount": "Amount",
                 "channel": "Channel", "country": "Country", "score": "Fraud probability (%)", "decision": "Decision",
                 "alert": "Alert", "fraud": "Fraud"}
+# Fixed widths for the short columns; the probability's bar takes the rest, so no column hides off the side at 1280 px.
+CARD_WIDTHS = {"Transaction": 100, "Time": 155, "Terminal": 80, "Amount": 85, "Channel": 75, "Country": 75,
+               "Decision": 115, "Alert": 60, "Fraud": 60}
 CURRENT = "background-color: #dbe7f5; color: #0d2c54; font-weight: 600"  # the transaction shown, in its card's table
 HINT = "Type a transaction id above, or open a case in the Review queue and click one of its alerts."
 
@@ -96,7 +99,8 @@ class InvestigateView(View):
         self._card_title = pn.pane.Markdown(margin=(0, 10))
         self._card_table = Table(
             show_index=False, disabled=True, selectable=False, sizing_mode="stretch_width",
-            pagination="local", page_size=PAGE_SIZE, layout="fit_data_stretch",
+            pagination="local", page_size=PAGE_SIZE, layout="fit_columns", widths=CARD_WIDTHS,
+            configuration={"columnDefaults": {"headerWordWrap": True}},
             formatters={"Fraud probability (%)": {"type": "progress", "max": 100, "color": RED, "legend": True},
                         "Amount": {"type": "money", "precision": 2},
                         "Fraud": {"type": "tickCross", "crossElement": False},
