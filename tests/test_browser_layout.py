@@ -60,16 +60,31 @@ CLIPPED_PLOTS = """() => {
 }"""
 
 # Each visible table's header cells that end to the right of the table's own right edge (cut off, or
-# reachable only by scrolling sideways).
+# reachable only by scrolling sideways), and headers whose words, line by line, run out of their box (cut, or
+# an ellipsis) or under their sort arrow.
 CLIPPED_COLUMNS = """() => {
   const problems = [];
+  const meet = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom && b.top < a.bottom;
   const walk = root => root.querySelectorAll('*').forEach(e => {
     if (e.classList?.contains('tabulator') && e.offsetParent !== null) {
       const right = e.getBoundingClientRect().right;
       e.querySelectorAll('.tabulator-col').forEach(col => {
         const title = col.querySelector('.tabulator-col-title');
-        if (col.offsetParent !== null && col.getBoundingClientRect().right > right + 1)
-          problems.push(`column "${title ? title.innerText : '?'}" ends past the table's edge`);
+        if (col.offsetParent === null || title === null) return;
+        const name = title.innerText;
+        if (col.getBoundingClientRect().right > right + 1) problems.push(`column "${name}" ends past the table's edge`);
+        if (!name.trim()) return;  // the blank one beside the scroll bar
+        if (getComputedStyle(title).textOverflow === 'ellipsis' && title.scrollWidth > title.clientWidth + 1)
+          problems.push(`header "${name}" is cut`);
+        const box = title.getBoundingClientRect(), arrow = col.querySelector('.tabulator-col-sorter');
+        const under = arrow && arrow.offsetParent !== null ? arrow.getBoundingClientRect() : null;
+        const words = document.createRange();
+        words.selectNodeContents(title);
+        for (const line of words.getClientRects()) {
+          if (line.width === 0) continue;
+          if (line.right > box.right + 1) problems.push(`header "${name}" is cut`);
+          else if (under && under.width > 0 && meet(line, under)) problems.push(`header "${name}" runs under its arrow`);
+        }
       });
     }
     if (e.shadowRoot) walk(e.shadowRoot);

@@ -26,8 +26,8 @@ CARD_COLUMNS = {"transaction_id": "Transaction", "timestamp": "Time", "terminal_
                 "channel": "Channel", "country": "Country", "score": "Fraud probability (%)", "decision": "Decision",
                 "alert": "Alert", "fraud": "Fraud"}
 # Fixed widths for the short columns; the probability's bar takes the rest, so no column hides off the side at 1280 px.
-CARD_WIDTHS = {"Transaction": 100, "Time": 155, "Terminal": 80, "Amount": 85, "Channel": 75, "Country": 75,
-               "Decision": 115, "Alert": 60, "Fraud": 60}
+CARD_WIDTHS = {"Transaction": 110, "Time": 150, "Terminal": 90, "Amount": 85, "Channel": 85, "Country": 85,
+               "Decision": 110, "Alert": 70, "Fraud": 70}
 CURRENT = "background-color: #dbe7f5; color: #0d2c54; font-weight: 600"  # the transaction shown, in its card's table
 HINT = "Type a transaction id above, or open a case in the Review queue and click one of its alerts."
 

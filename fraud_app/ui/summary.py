@@ -17,7 +17,7 @@ from .safe import plain
 from .upload import Upload, size_text
 from .view import View
 
-LOAD_WIDTHS = {"import": 75, "finished": 160, "by": 90, "status": 90, "rows": 95, "rejected": 90}
+LOAD_WIDTHS = {"import": 85, "finished": 160, "by": 90, "status": 90, "rows": 95, "rejected": 90}
 
 
 class SummaryView(View):
