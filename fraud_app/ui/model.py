@@ -28,7 +28,7 @@ FORMATS = {"AUC": {"type": "money", "precision": 3}, "AP": {"type": "money", "pr
            "review at": {"type": "money", "precision": 4}, "decline at": {"type": "money", "precision": 4},
            "trained on": {"type": "textarea"}, "tested on": {"type": "textarea"}}  # the two spans wrap
 # Fixed widths for the short columns, the spans share the rest: at 1280 px the last columns ran off the side.
-WIDTHS = {"version": 85, "status": 80, "created": 135, "AUC": 65, "AP": 65, "CP@100": 85, "alerts a day": 70,
+WIDTHS = {"version": 85, "status": 80, "created": 135, "AUC": 65, "AP": 65, "CP@100": 90, "alerts a day": 70,
           "review at": 80, "decline at": 80}
 # metric: (label, format)
 METRICS = {"auc_roc": ("AUC", "{:.3f}"), "average_precision": ("Average precision", "{:.3f}"),

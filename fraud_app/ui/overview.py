@@ -22,7 +22,8 @@ NUMBERS = {  # KPI: its name on screen, format, colour
 WORDS = {"terminal_id": "Terminal", "customer_id": "Card", "transactions": "Payments", "alerts": "Alerts",
          "frauds": "Confirmed fraud", "top_score": "Highest probability (%)", "alert_amount": "Amount in alerts"}
 # Fixed widths for the short columns; the amount takes the rest, so no column hides off the side at 1280 px.
-# Ranked lists, not sorted by a header: six columns with sort arrows did not fit half the page.
+# Ranked lists, not sorted by a header: six columns with sort arrows did not fit half the page. Tall enough
+# for all ten rows under the wrapped headers.
 WIDTHS = {"Terminal": 75, "Card": 75, "Payments": 80, "Alerts": 60, "Confirmed fraud": 80,
           "Highest probability (%)": 95}
 TOPS = {"terminal_id": ("Terminals with the most alerts", "top_terminals.csv"),
@@ -104,7 +105,7 @@ class OverviewView(View):
         self._daily, self._histogram = DailyChart(), ScoreHistogram()
         self._tops = {by: pd.DataFrame(columns=[WORDS[by]]) for by in TOPS}
         self._tables = {by: Table(
-            show_index=False, disabled=True, sizing_mode="stretch_width", height=300, layout="fit_columns",
+            show_index=False, disabled=True, sizing_mode="stretch_width", height=350, layout="fit_columns",
             widths=WIDTHS, sortable=False, configuration={"columnDefaults": {"headerWordWrap": True}},
             formatters={"Highest probability (%)": {"type": "progress", "max": 100, "legend": True, "color": RED},
                         "Amount in alerts": {"type": "money", "precision": 0}}) for by in TOPS}
