@@ -83,7 +83,8 @@ CLIPPED_COLUMNS = """() => {
         for (const line of words.getClientRects()) {
           if (line.width === 0) continue;
           if (line.right > box.right + 1) problems.push(`header "${name}" is cut`);
-          else if (under && under.width > 0 && meet(line, under)) problems.push(`header "${name}" runs under its arrow`);
+          else if (under && under.width > 0 && meet(line, under))
+            problems.push(`header "${name}" runs under its arrow`);
         }
       });
     }
