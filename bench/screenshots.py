@@ -15,11 +15,13 @@ from ui_browser import ALERTS, QUEUE, VIEWS, WAIT, drawn, served, until  # noqa:
 
 OUT = ROOT / "build" / "screenshots"
 WIDTHS = (1280, 1600)
-# The tallest scroll height on the page, shadow roots included: the template scrolls inside its main area.
+# How tall the window must be to show everything: the lowest bottom of any element's whole scroll height (from
+# where the element starts), shadow roots included. The template scrolls inside its main area, below the header,
+# so a window of the main area's scroll height alone cut the view's bottom off.
 TALLEST = """() => {
   let tallest = 0;
   const walk = root => root.querySelectorAll('*').forEach(e => {
-    tallest = Math.max(tallest, e.scrollHeight);
+    tallest = Math.max(tallest, e.getBoundingClientRect().top + window.scrollY + e.scrollHeight);
     if (e.shadowRoot) walk(e.shadowRoot);
   });
   walk(document);
@@ -29,10 +31,11 @@ TALLEST = """() => {
 
 async def shoot(page, width: int, name: str) -> None:
     await drawn(page)
-    height = await page.evaluate(TALLEST)
-    await page.set_viewport_size({"width": width, "height": min(max(height, 900), 4000)})
-    await page.wait_for_timeout(500)  # the layout follows the new size
-    await drawn(page)
+    for _ in range(2):  # a taller window can lay the view out taller again
+        height = await page.evaluate(TALLEST)
+        await page.set_viewport_size({"width": width, "height": min(max(int(height) + 20, 900), 4000)})
+        await page.wait_for_timeout(500)  # the layout follows the new size
+        await drawn(page)
     (OUT / str(width)).mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(OUT / str(width) / f"{name}.png"), full_page=True)
     await page.set_viewport_size({"width": width, "height": 900})

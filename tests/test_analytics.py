@@ -81,3 +81,29 @@ def test_the_overview_period_follows_a_period_chosen_elsewhere(scored, tmp_path)
         data.period = (dt.date(2018, 5, 1), dt.date(2018, 5, 7))  # as the Monitoring view's picker sets it
         pickers = [m for m in root.references() if type(m).__name__ == "DateRangePicker"]
         assert len(pickers) == 1 and pickers[0].value == ("2018-05-01", "2018-05-07")
+
+
+def test_the_overviews_top_tables_and_their_downloads_speak_in_words_and_percent(scored, tmp_path):
+    import csv
+    import io
+
+    import panel as pn
+
+    from fraud_app.application import FraudApp
+    from fraud_app.config import Settings
+    from fraud_app.ui.datastore import DataStore
+    from fraud_app.ui.overview import OverviewView
+
+    app = FraudApp(Settings(home=tmp_path, db=scored))
+    with app.store:
+        data = DataStore(app=app)
+        view = OverviewView(data_store=data)
+        pn.panel(view).get_root()
+        top = data.scored_period().top_risky("customer_id")
+        shown = view._tables["customer_id"].value
+        download, = [w for w in view._content.select(pn.widgets.FileDownload) if w.filename == "top_cards.csv"]
+        saved = list(csv.DictReader(io.StringIO(download.callback().getvalue().decode())))
+    words = ["Card", "Payments", "Alerts", "Confirmed fraud", "Highest probability (%)", "Amount in alerts"]
+    assert list(shown.columns) == words and list(saved[0]) == words
+    assert shown["Highest probability (%)"].tolist() == pytest.approx((100 * top["top_score"]).round(1).tolist())
+    assert [float(r["Highest probability (%)"]) for r in saved] == shown["Highest probability (%)"].tolist()

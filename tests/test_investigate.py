@@ -11,6 +11,7 @@ import numpy as np
 import panel as pn
 import pytest
 from bokeh.events import RangesUpdate
+from bokeh.models import ColorBar, LogColorMapper
 from playwright.sync_api import expect
 
 from conftest import CASE_ROWS, Server, copy_of, open_first_case, run_cli
@@ -20,7 +21,7 @@ from fraud_app.config import Settings
 from fraud_app.store import Store, cases, investigate, scores
 from fraud_app.ui import investigate as view_module
 from fraud_app.ui.datastore import DataStore
-from fraud_app.ui.charts import AllChart, bin_scores
+from fraud_app.ui.charts import AllChart, ReasonsChart, bin_scores
 from fraud_app.ui.investigate import InvestigateView
 from fraud_app.ui.review import ReviewView
 
@@ -247,6 +248,9 @@ def test_a_flagged_row_explained_again_matches_its_stored_reasons(app, store):
         app.explain("no such id")
 
 
+CARD_ROWS = ".tabulator-row:has([tabulator-field=Country])"  # the card's payments in Investigate
+
+
 def _texts(root) -> str:
     return " ".join(str(getattr(model, "text", "") or "") for model in root.references())
 
@@ -265,13 +269,52 @@ def test_the_view_builds_and_follows_the_focus(app, store):
     reasons = app.explain(tid)
     assert list(view._why.source.data["text"]) == [r["text"] for r in reasons][::-1]  # top reason drawn on top
     table = view._card_table
-    at = list(table.value["transaction_id"]).index(tid)
+    at = list(table.value["Transaction"]).index(tid)
     assert table.page == at // view_module.PAGE_SIZE + 1  # the page that holds it, where it is highlighted
-    other = table.value["transaction_id"].iloc[0]
+    other = table.value["Transaction"].iloc[0]
     data.investigate(other)
     assert view.transaction_id == other and f"Transaction {other}" in _texts(root)
     data.investigate("no such id")
     assert "No transaction with id" in _texts(root)
+
+
+def test_the_cards_table_and_its_download_speak_in_words(app, store):
+    data = DataStore(app=app)
+    view = InvestigateView(data_store=data)
+    pn.panel(view).get_root()
+    tid = flagged_id(store)
+    data.investigate(tid)
+    words = ["Transaction", "Time", "Terminal", "Amount", "Channel", "Country", "Fraud probability (%)", "Decision",
+             "Alert", "Fraud"]
+    shown = view._card_table.value
+    assert list(shown.columns) == words
+    row = shown.set_index("Transaction").loc[tid]
+    p, decision = one(store, "SELECT fraud_probability, decision FROM scores WHERE transaction_id = ?", tid)[0]
+    assert row["Fraud probability (%)"] == pytest.approx(100 * p, rel=5e-3)
+    assert row["Decision"] == {"review": "sent to review", "decline": "declined"}[decision]
+    download, = view._detail.select(pn.widgets.FileDownload)
+    saved = list(csv.DictReader(download.callback().read().decode().splitlines()))
+    assert list(saved[0]) == words and len(saved) == len(shown)
+    assert [r["Transaction"] for r in saved] == list(shown["Transaction"])
+
+
+def test_a_long_reason_is_drawn_on_short_lines_and_hovered_whole():
+    long = "the latest reported fraud at this terminal was 12 days before this payment"
+    drawn = ReasonsChart.prepare([{"text": long, "contribution": 1.5}, {"text": "amount 2.92", "contribution": -0.2}])
+    assert drawn["text"] == ["amount 2.92", long]  # the hover's, whole
+    lines = drawn["label"][1].split("\n")
+    assert " ".join(lines) == long and len(lines) == 2 and max(map(len, lines)) <= 40
+    assert drawn["label"][0] == "amount 2.92"
+
+
+def test_the_all_transactions_colour_bar_reads_round_probabilities_evenly_spaced():
+    bar, = AllChart().figure.select(type=ColorBar)
+    ticks = list(bar.ticker.ticks)
+    assert [bar.major_label_overrides[t] for t in ticks] == ["0.01%", "0.1%", "1%", "10%", "100%"]
+    # A log scale from the first tick to the last: the powers of ten lie evenly along the bar.
+    assert isinstance(bar.color_mapper, LogColorMapper)
+    assert (bar.color_mapper.low, bar.color_mapper.high) == (ticks[0], ticks[-1])
+    assert np.diff(np.log10(ticks)) == pytest.approx(np.ones(len(ticks) - 1))
 
 
 def test_the_review_queue_counts_1_case_and_an_opened_case_starts_without_the_last_ones_line(app, store):
@@ -314,11 +357,11 @@ def test_in_the_browser_a_review_click_opens_the_transaction_and_its_card_rows_m
         page.locator(CASE_ROWS).first.locator("[tabulator-field=Transaction]").click()
         page.get_by_text(f"Transaction {first_id}").first.wait_for(timeout=30_000)
         page.get_by_text("payments, newest first").first.wait_for(timeout=10_000)
-        rows = page.locator(".tabulator-row:has([tabulator-field=transaction_id])")  # the card's payments
+        rows = page.locator(CARD_ROWS)
         row = next(rows.nth(i) for i in range(3)
-                   if rows.nth(i).locator("[tabulator-field=transaction_id]").inner_text() != first_id)
-        other = row.locator("[tabulator-field=transaction_id]").inner_text()
-        row.locator("[tabulator-field=amount]").click()
+                   if rows.nth(i).locator("[tabulator-field=Transaction]").inner_text() != first_id)
+        other = row.locator("[tabulator-field=Transaction]").inner_text()
+        row.locator("[tabulator-field=Amount]").click()
         page.get_by_text(f"Transaction {other}").first.wait_for(timeout=30_000)
         # The title and the input are separate models; the input may follow a moment later.
         expect(page.get_by_placeholder("id, then Enter")).to_have_value(other, timeout=10_000)
@@ -351,12 +394,12 @@ def test_a_queue_click_opens_investigate_with_every_card_score_shown_and_no_boke
         box.fill(low_id)
         box.press("Enter")
         page.get_by_text(f"Transaction {low_id}").first.wait_for(timeout=30_000)
-        rows = page.locator(".tabulator-row:has([tabulator-field=transaction_id])")
-        expect(rows.locator("[tabulator-field=transaction_id]", has_text=re.compile(f"^{re.escape(low_id)}$"))
+        rows = page.locator(CARD_ROWS)
+        expect(rows.locator("[tabulator-field=Transaction]", has_text=re.compile(f"^{re.escape(low_id)}$"))
                ).to_have_count(1, timeout=10_000)  # its card's rows, not the last card's
-        shown = dict(zip(rows.locator("[tabulator-field=transaction_id]").all_inner_texts(),
-                         rows.locator("[tabulator-field=score]").all_inner_texts()))
-        assert float(shown[low_id]) == pytest.approx(float(f"{low:.3g}"))  # e.g. 0.0000172
+        shown = dict(zip(rows.locator("[tabulator-field=Transaction]").all_inner_texts(),
+                         rows.locator("[tabulator-field='Fraud probability (%)']").all_inner_texts()))
+        assert float(shown[low_id]) == pytest.approx(100 * low, rel=5e-3)  # e.g. 0.00172 (%)
         assert len(shown) > 1 and all(float(text) > 0 for text in shown.values()), shown  # no empty cell
     finally:
         printed = srv.stop()

@@ -164,7 +164,7 @@ def test_monitoring_names_features_in_words(scored, tmp_path):
         feature_chart = _figure(root, FEATURE_WORDS[order[-1]])
     assert rows[0] == ["Feature", "PSI", "Status"]
     assert [r[0] for r in rows[1:]] == [FEATURE_WORDS[f] for f in order]
-    assert feature_chart.title.text.startswith(f"{FEATURE_WORDS[order[-1]]} (PSI ")
+    assert feature_chart.title.text.startswith(f"{FEATURE_WORDS[order[-1]]}\n(PSI ")  # the PSI on a line of its own
     assert list(feature_chart.x_range.factors) == [str(b) for b in view.result.histograms[order[-1]].bin]
 
 

@@ -24,8 +24,8 @@ ALERT_COLUMNS = {"transaction_id": "Transaction", "timestamp": "Time", "amount":
 STATE = {None: "undecided", "confirmed_fraud": "confirmed fraud", "legitimate": "legitimate",
          "escalated": "escalated"}
 # Fixed widths for the short columns; the reason takes the rest, so no column hides off the side at 1280 px.
-WIDTHS = {"Transaction": 100, "Time": 155, "Amount": 85, "Fraud probability (%)": 100, "Decision so far": 120,
-          "Terminal": 80, "Channel": 75}
+WIDTHS = {"Transaction": 110, "Time": 155, "Amount": 85, "Fraud probability (%)": 100, "Decision so far": 120,
+          "Terminal": 90, "Channel": 85}
 CURSOR = "background-color: #dbe7f5; font-weight: 600"  # the alert the keys act on
 SHORTCUTS = {"j / ↓": "next alert", "k / ↑": "previous alert", "x": "tick or untick the alert",
              "c": "confirm fraud (the ticked alerts, or every undecided one)", "l": "mark legitimate",

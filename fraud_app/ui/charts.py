@@ -5,26 +5,36 @@ session and the REST API share, held them all up for a second."""
 from __future__ import annotations
 
 import asyncio
+import textwrap
 
 import numpy as np
 import pandas as pd
 from bokeh.events import RangesUpdate
 from bokeh.document import without_document_lock
-from bokeh.models import (ColorBar, ColumnDataSource, EqHistColorMapper, FactorRange, HoverTool, LinearAxis,
-                          PrintfTickFormatter, Range1d)
+from bokeh.models import (ColorBar, ColumnDataSource, FactorRange, FixedTicker, HoverTool, LinearAxis, LogColorMapper,
+                          Range1d)
 from bokeh.palettes import Plasma256
 from bokeh.plotting import figure
 
 GREY, BLUE, ORANGE, RED, GREEN = "#90a4ae", "#1f5fa8", "#ef6c00", "#c62828", "#2e7d32"
+LINE = 40  # characters a line of a reason beside its bar: two short lines leave the bars room, one long line did not
 CELLS = (300, 400)  # rows (amount) and columns (time) of the all-transactions view, a cell a pixel or two
+# The all-transactions colours: a mean fraud probability on a log scale, one tick a power of ten. Most payments
+# score near 0.1%, fraud near 100%; the same colour means the same probability at every zoom.
+PROBABILITY_TICKS = {0.0001: "0.01%", 0.001: "0.1%", 0.01: "1%", 0.1: "10%", 1.0: "100%"}
 
 
 def new_figure(**options) -> figure:
-    options = {"sizing_mode": "stretch_width", "toolbar_location": "above", "tools": "xpan,xwheel_zoom,reset,save",
+    # The toolbar on the right: above, it shared the title's row, and beside a long title at 1280 px it ran out of
+    # the plot, its tools hidden.
+    options = {"sizing_mode": "stretch_width", "toolbar_location": "right", "tools": "xpan,xwheel_zoom,reset,save",
                **options}
     fig = figure(**options)
     fig.title.text_font_size = "11pt"
     fig.toolbar.logo = None
+    if options.get("x_axis_type") == "datetime":  # "Apr", "May" with the year below the first, not "Apr 2018"
+        fig.xaxis.formatter.months = "%b"  # each time: at 1280 px those ran into each other
+        fig.xaxis.formatter.context.months = "%Y"
     return fig
 
 
@@ -32,6 +42,7 @@ def legend_above(fig: figure) -> None:
     legend = fig.legend[0]
     legend.orientation, legend.click_policy = "horizontal", "hide"
     legend.border_line_alpha, legend.margin, legend.padding = 0, 0, 2
+    legend.label_text_font_size, legend.glyph_width = "12px", 16  # five entries fit a half-width plot at 1280 px
     fig.add_layout(legend, "above")
 
 
@@ -55,11 +66,11 @@ class ReasonsChart:
     """The top reasons as bars: red pushes the score up, green down."""
 
     def __init__(self):
-        self.source = ColumnDataSource({"text": [], "contribution": [], "colour": [], "shown": []})
-        self.figure = new_figure(y_range=FactorRange(), height=220, tools="", toolbar_location=None,
+        self.source = ColumnDataSource({"text": [], "label": [], "contribution": [], "colour": [], "shown": []})
+        self.figure = new_figure(y_range=FactorRange(), height=250, tools="", toolbar_location=None,
                                  title="Why this score: top reasons",
                                  x_axis_label="pushes the score up (log-odds)")
-        self.figure.hbar(y="text", right="contribution", height=0.75, color="colour", source=self.source)
+        self.figure.hbar(y="label", right="contribution", height=0.75, color="colour", source=self.source)
         self.figure.add_tools(HoverTool(tooltips=[("reason", "@text"), ("contribution", "@shown")]))
         self.figure.yaxis.major_label_text_font_size = "10pt"
         self.figure.min_border_left = 10
@@ -68,12 +79,14 @@ class ReasonsChart:
     def prepare(reasons: list[dict]) -> dict:
         reasons = reasons[::-1]  # Bokeh draws the first category at the bottom: the top reason goes on top
         contributions = [float(r["contribution"]) for r in reasons]
-        return {"text": unique([r["text"] for r in reasons]), "contribution": contributions,
+        texts = [r["text"] for r in reasons]
+        return {"text": texts, "label": unique(["\n".join(textwrap.wrap(t, LINE)) for t in texts]),
+                "contribution": contributions,
                 "colour": [RED if c > 0 else GREEN for c in contributions],
                 "shown": [f"{c:+.2f}" for c in contributions]}
 
     def show(self, data: dict) -> None:
-        self.figure.y_range.factors = data["text"]
+        self.figure.y_range.factors = data["label"]
         self.source.data = data
         self.figure.visible = bool(data["text"])
 
@@ -99,7 +112,7 @@ class CardChart:
                  for name, style in self.LAYERS.items()]
         fig.add_tools(HoverTool(renderers=drawn, formatters={"@x": "datetime"}, tooltips=[
             ("time", "@x{%F %T}"), ("amount", "@y{0,0.00}"), ("transaction", "@transaction_id"),
-            ("terminal", "@terminal_id"), ("score", "@score{0.000}")]))
+            ("terminal", "@terminal_id"), ("fraud probability", "@score{0.0[00]%}")]))
         legend_above(fig)
 
     @classmethod
@@ -127,11 +140,12 @@ class TerminalChart:
         self.figure = fig = new_figure(x_axis_type="datetime", height=320, y_axis_label="payments per day")
         fig.extra_y_ranges = {"share": Range1d(0, 5)}
         fig.add_layout(LinearAxis(y_range_name="share", axis_label="fraud share, 30 days (%)"), "right")
-        fig.step("x", "y", source=self.sources["payments"], mode="center", color=GREY, legend_label="payments")
+        # The grey steps are the payments the left axis names: no legend entry, so the legend fits above the frame
+        fig.step("x", "y", source=self.sources["payments"], mode="center", color=GREY)
         drawn = [fig.scatter("x", "y", source=self.sources[name], legend_label=name, **style)
                  for name, style in self.LAYERS.items()]
         fig.line("x", "y", source=self.sources["share"], y_range_name="share", color=RED, line_dash="dashed",
-                 line_width=1.5, legend_label="fraud share, 30d")
+                 line_width=1.5, legend_label="fraud share")  # over 30 days, as its axis says
         fig.add_tools(HoverTool(renderers=drawn, formatters={"@x": "datetime"},
                                 tooltips=[("day", "@x{%F}"), ("payments", "@y")]))
         legend_above(fig)
@@ -185,16 +199,17 @@ class AllChart:
         self.top = 1.0
         self.source = ColumnDataSource({"image": [], "payments": [], "x": [], "y": [], "dw": [], "dh": []})
         self.here = ColumnDataSource({"x": [], "y": []})
-        mapper = EqHistColorMapper(palette=Plasma256, nan_color=(0, 0, 0, 0))
+        ticks = list(PROBABILITY_TICKS)
+        mapper = LogColorMapper(palette=Plasma256, low=ticks[0], high=ticks[-1], nan_color=(0, 0, 0, 0))
         self.figure = fig = new_figure(x_axis_type="datetime", height=380, y_axis_label="amount",
                                        x_range=Range1d(0, 1), y_range=Range1d(0, 1),
                                        tools="pan,wheel_zoom,box_zoom,reset,save")
         image = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper, source=self.source)
-        fig.add_layout(ColorBar(color_mapper=mapper, title="mean score",
-                                formatter=PrintfTickFormatter(format="%.3g")), "right")
+        fig.add_layout(ColorBar(color_mapper=mapper, title="mean fraud probability", ticker=FixedTicker(ticks=ticks),
+                                major_label_overrides=PROBABILITY_TICKS), "right")
         fig.scatter("x", "y", source=self.here, color="#00e5ff", size=16, fill_alpha=0, line_width=3)
         fig.add_tools(HoverTool(renderers=[image], formatters={"$x": "datetime"}, tooltips=[
-            ("time", "$x{%F %H:%M}"), ("amount", "$y{0,0.00}"), ("mean score", "@image{0.000}"),
+            ("time", "$x{%F %H:%M}"), ("amount", "$y{0,0.00}"), ("mean fraud probability", "@image{0.00%}"),
             ("payments", "@payments{0,0}")]))
         fig.on_event(RangesUpdate, self._moved)
         self._asked = None
@@ -245,7 +260,7 @@ class AllChart:
         left_out = points.attrs["left_out"]
         what = (f"{len(points):,} scored transactions ({left_out:,} dated far from the rest not drawn)" if left_out
                 else f"All {len(points):,} scored transactions")
-        self.figure.title.text = f"{what}: amount over time, coloured by score"
+        self.figure.title.text = f"{what}: amount over time"  # the colour bar says what the colours are
         if "cells" in data:
             self.points, self.top, self._asked = points, data["top"], None  # a zoom's image still due is stale
             (x0, x1), y1 = data["x_range"], data["top"]

@@ -22,6 +22,13 @@ from .view import View
 # A decision in words, and its colour.
 DECIDED = {"approve": ("approved", GREEN), "review": ("sent to review", ORANGE), "decline": ("declined", RED)}
 PAGE_SIZE = 10
+# The card's payments in words, as a case's alerts are (ui/case.py); its CSV download has the same columns.
+CARD_COLUMNS = {"transaction_id": "Transaction", "timestamp": "Time", "terminal_id": "Terminal", "amount": "Amount",
+                "channel": "Channel", "country": "Country", "score": "Fraud probability (%)", "decision": "Decision",
+                "alert": "Alert", "fraud": "Fraud"}
+# Fixed widths for the short columns; the probability's bar takes the rest, so no column hides off the side at 1280 px.
+CARD_WIDTHS = {"Transaction": 110, "Time": 150, "Terminal": 90, "Amount": 85, "Channel": 85, "Country": 85,
+               "Decision": 110, "Alert": 70, "Fraud": 70}
 CURRENT = "background-color: #dbe7f5; color: #0d2c54; font-weight: 600"  # the transaction shown, in its card's table
 HINT = "Type a transaction id above, or open a case in the Review queue and click one of its alerts."
 
@@ -48,6 +55,14 @@ def _decision(row: dict) -> str | None:
     if "review" in t and "decline" in t:
         words += f" (this model reviews from {t['review']:.1%} and declines from {t['decline']:.1%})"
     return words
+
+
+def card_rows(card: pd.DataFrame) -> pd.DataFrame:
+    """The card's payments as its table shows them: the probability in percent, to three significant digits as
+    stored (a tiny one stays readable), and the decision in words."""
+    return card.assign(score=[float(f"{100 * p:.3g}") if pd.notna(p) else None for p in card["score"]],
+                       decision=[DECIDED.get(d, (d, None))[0] for d in card["decision"]],
+                       )[list(CARD_COLUMNS)].rename(columns=CARD_COLUMNS)
 
 
 def _fields(row: dict) -> str:
@@ -85,11 +100,12 @@ class InvestigateView(View):
         self._card_title = pn.pane.Markdown(margin=(0, 10))
         self._card_table = Table(
             show_index=False, disabled=True, selectable=False, sizing_mode="stretch_width",
-            pagination="local", page_size=PAGE_SIZE, layout="fit_data_stretch",
-            formatters={"score": {"type": "progress", "max": 1, "color": RED, "legend": True},
-                        "amount": {"type": "money", "precision": 2},
-                        "fraud": {"type": "tickCross", "crossElement": False},
-                        "alert": {"type": "tickCross", "crossElement": False}})
+            pagination="local", page_size=PAGE_SIZE, layout="fit_columns", widths=CARD_WIDTHS,
+            configuration={"columnDefaults": {"headerWordWrap": True}},
+            formatters={"Fraud probability (%)": {"type": "progress", "max": 100, "color": RED, "legend": True},
+                        "Amount": {"type": "money", "precision": 2},
+                        "Fraud": {"type": "tickCross", "crossElement": False},
+                        "Alert": {"type": "tickCross", "crossElement": False}})
         # An alert is decided here too, as in the queue (c, l and e as there).
         self.decision = DecisionBar(self._decide)
         self._decide_row = pn.Column(self.decision, visible=False, sizing_mode="stretch_width")
@@ -124,10 +140,10 @@ class InvestigateView(View):
             self.data_store.investigate(wanted)
 
     def _current_row(self, row: pd.Series) -> list[str]:
-        return [CURRENT if row["transaction_id"] == self.transaction_id else ""] * len(row)
+        return [CURRENT if row["Transaction"] == self.transaction_id else ""] * len(row)
 
     def _clicked(self, event) -> None:
-        self.data_store.investigate(self._card_table.value["transaction_id"].iloc[event.row])
+        self.data_store.investigate(self._card_table.value["Transaction"].iloc[event.row])
 
     KEYS = tuple(DECISION_KEYS)  # what key() takes
 
@@ -181,7 +197,7 @@ class InvestigateView(View):
         at = shown.index[shown["transaction_id"] == tid]
         return found | {"reasons": ReasonsChart.prepare(self._reasons(row)),
                         "card": CardChart.prepare(card, tid, row["customer_id"]),
-                        "days": TerminalChart.prepare(days, row), "table": shown,
+                        "days": TerminalChart.prepare(days, row), "table": card_rows(shown),
                         "page": int(at[0]) // PAGE_SIZE + 1 if len(at) else 1}
 
     def _fetch_all(self, version: str | None, row: dict | None) -> dict:

@@ -25,7 +25,11 @@ NONE = "(none)"
 NO_CURVES = "No test window with both fraud and genuine payments to draw curves on."
 FORMATS = {"AUC": {"type": "money", "precision": 3}, "AP": {"type": "money", "precision": 3},
            "CP@100": {"type": "money", "precision": 3}, "alerts a day": {"type": "money", "precision": 1},
-           "review at": {"type": "money", "precision": 4}, "decline at": {"type": "money", "precision": 4}}
+           "review at": {"type": "money", "precision": 4}, "decline at": {"type": "money", "precision": 4},
+           "trained on": {"type": "textarea"}, "tested on": {"type": "textarea"}}  # the two spans wrap
+# Fixed widths for the short columns, the spans share the rest: at 1280 px the last columns ran off the side.
+WIDTHS = {"version": 85, "status": 80, "created": 135, "AUC": 65, "AP": 65, "CP@100": 90, "alerts a day": 70,
+          "review at": 80, "decline at": 80}
 # metric: (label, format)
 METRICS = {"auc_roc": ("AUC", "{:.3f}"), "average_precision": ("Average precision", "{:.3f}"),
            "card_precision_at_100": ("Card precision@100", "{:.3f}"),
@@ -87,7 +91,8 @@ class ModelView(View):
         # alongside this view's own queries rather than after them.
         self.thresholds = ThresholdPanel(data_store=self.data_store, version=self.data_store.model_version)
         self._versions = Table(show_index=False, disabled=True, sizing_mode="stretch_width", max_height=240,
-                               formatters=FORMATS)
+                               formatters=FORMATS, layout="fit_columns", widths=WIDTHS,
+                               configuration={"columnDefaults": {"headerWordWrap": True}})
         self._metrics = Table(show_index=False, disabled=True, width=560,
                               configuration={"columnDefaults": {"hozAlign": "right"}})
         self._curves = CurvesChart()

@@ -20,9 +20,19 @@ NUMBERS = {  # KPI: its name on screen, format, colour
     "fraud_caught": ("Fraud amount caught", "{value:,.0f}", "#2e7d32"),
     "fraud_missed": ("Fraud amount missed", "{value:,.0f}", RED)}
 WORDS = {"terminal_id": "Terminal", "customer_id": "Card", "transactions": "Payments", "alerts": "Alerts",
-         "frauds": "Confirmed fraud", "top_score": "Highest score", "alert_amount": "Amount in alerts"}
+         "frauds": "Confirmed fraud", "top_score": "Highest probability (%)", "alert_amount": "Amount in alerts"}
+# Fixed widths for the short columns; the amount takes the rest, so no column hides off the side at 1280 px.
+# Ranked lists, not sorted by a header: six columns with sort arrows did not fit half the page. Tall enough
+# for all ten rows under the wrapped headers.
+WIDTHS = {"Terminal": 75, "Card": 75, "Payments": 80, "Alerts": 60, "Confirmed fraud": 80,
+          "Highest probability (%)": 95}
 TOPS = {"terminal_id": ("Terminals with the most alerts", "top_terminals.csv"),
         "customer_id": ("Cards with the most alerts", "top_cards.csv")}
+
+
+def _in_words(top: pd.DataFrame) -> pd.DataFrame:
+    """A top table as shown and downloaded: in words, the probability in percent as in the Review queue."""
+    return top.assign(top_score=(100 * top["top_score"]).round(1)).rename(columns=WORDS)
 
 
 class DailyChart:
@@ -95,8 +105,9 @@ class OverviewView(View):
         self._daily, self._histogram = DailyChart(), ScoreHistogram()
         self._tops = {by: pd.DataFrame(columns=[WORDS[by]]) for by in TOPS}
         self._tables = {by: Table(
-            show_index=False, disabled=True, sizing_mode="stretch_width", height=300,
-            formatters={"Highest score": {"type": "progress", "max": 1, "legend": True, "color": RED},
+            show_index=False, disabled=True, sizing_mode="stretch_width", height=350, layout="fit_columns",
+            widths=WIDTHS, sortable=False, configuration={"columnDefaults": {"headerWordWrap": True}},
+            formatters={"Highest probability (%)": {"type": "progress", "max": 100, "legend": True, "color": RED},
                         "Amount in alerts": {"type": "money", "precision": 0}}) for by in TOPS}
         self._content = pn.Column(
             pn.FlexBox(*self._numbers.values(), gap="28px"),
@@ -133,7 +144,7 @@ class OverviewView(View):
         kpis = {**scored.kpis, "alert_rate": 100 * scored.kpis["alert_rate"]}
         return {"kpis": kpis, "daily": DailyChart.prepare(scored.daily),
                 "histogram": ScoreHistogram.prepare(scored.histogram),
-                "tops": {by: scored.top_risky(by).rename(columns=WORDS) for by in TOPS}}
+                "tops": {by: _in_words(scored.top_risky(by)) for by in TOPS}}
 
     def _show(self, found: dict | None) -> None:
         self._notice.visible, self._content.visible = found is None, found is not None

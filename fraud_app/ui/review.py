@@ -31,7 +31,7 @@ HEADER_SORTS = {"Card": "customer_id", "Alerts": "alerts", "Undecided": "undecid
                 "Highest probability (%)": "top_score", "Amount at risk": "at_risk", "First alert": "first_alert",
                 "Age (days)": "first_alert", "Held by": "holder"}
 # Fixed widths for the short columns; the reason takes the rest, so no column hides off the side at 1280 px.
-WIDTHS = {"Card": 80, "Alerts": 65, "Undecided": 90, "Highest probability (%)": 105, "Amount at risk": 110,
+WIDTHS = {"Card": 80, "Alerts": 70, "Undecided": 100, "Highest probability (%)": 105, "Amount at risk": 110,
           "First alert": 155, "Age (days)": 75, "Held by": 90}
 CURSOR = "background-color: #dbe7f5; font-weight: 600"  # the row the keys act on
 
@@ -214,7 +214,7 @@ class ReviewView(View):
         filters = pn.Param(self.param, parameters=FILTERS,
                            widgets={"dates": {"type": pn.widgets.DateRangePicker, "name": "Days", "width": 230,
                                               "start": bounds[0], "end": bounds[1]},
-                                    "status": {"width": 200, "name": "Cases"}, "sort": {"width": 170},
+                                    "status": {"width": 240, "name": "Cases"}, "sort": {"width": 170},
                                     "mine": {"type": pn.widgets.Toggle, "name": "My cases", "width": 110,
                                              "align": "end", "button_type": "primary", "button_style": "outline"},
                                     "channel": {"width": 110},

@@ -17,6 +17,8 @@ from .safe import plain
 from .upload import Upload, size_text
 from .view import View
 
+LOAD_WIDTHS = {"import": 85, "finished": 160, "by": 90, "status": 90, "rows": 95, "rejected": 90}
+
 
 class SummaryView(View):
     follows = ("version",)
@@ -121,9 +123,12 @@ class SummaryView(View):
                              columns=["import", "finished", "source", "by", "status", "rows", "rejected", "reason"])
         return pn.Column(
             pn.Row(pn.pane.Markdown("### Loads"), pn.HSpacer(), csv_download(lambda: frame, "loads.csv", width=130)),
-            # The reason wraps: Tabulator's textarea formatter escapes the text it shows, as the other cells' does.
+            # The source and the reason wrap: Tabulator's textarea formatter escapes the text it shows, as the other
+            # cells' does. The short columns have fixed widths and those two share the rest, so at 1280 px the
+            # reason no longer runs off the side.
             pn.widgets.Tabulator(frame, show_index=False, disabled=True, sizing_mode="stretch_width", height=240,
-                                 widths={"reason": 420}, formatters={"reason": {"type": "textarea"}}),
+                                 layout="fit_columns", widths=LOAD_WIDTHS,
+                                 formatters={"source": {"type": "textarea"}, "reason": {"type": "textarea"}}),
             sizing_mode="stretch_width")
 
     def __panel__(self) -> pn.viewable.Viewable:
