@@ -84,6 +84,35 @@ def test_every_view_loads_with_no_console_errors(app, watched):
     assert errors == []
 
 
+# Every style rule on the page: the document's and each shadow root's own and adopted stylesheets.
+STYLE_RULES = """() => {
+  const roots = [document];
+  for (let i = 0; i < roots.length; i++)
+    roots[i].querySelectorAll('*').forEach(e => { if (e.shadowRoot) roots.push(e.shadowRoot); });
+  const rules = [];
+  for (const root of roots)
+    for (const sheet of [...(root.styleSheets || []), ...(root.adoptedStyleSheets || [])])
+      for (const rule of sheet.cssRules) rules.push(rule.cssText);
+  return rules.join("\\n");
+}"""
+
+
+def test_plots_skip_the_css_lookup_and_no_css_sets_a_plot_visual(app, watched):
+    """ui/plots_css.py answers BokehJS's lookups of `--bk-*` variables with nothing: that is only right while
+    no stylesheet on the page sets one."""
+    page, errors = watched
+    page.goto(app.url)
+    page.get_by_text("Cards with the most alerts").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Monitoring").click()  # the view with the most plots
+    page.get_by_text("REST API latency").first.wait_for(timeout=60_000)
+    rules = page.evaluate(STYLE_RULES)
+    assert "tabulator" in rules and ":host" in rules  # the walk reached the components' own stylesheets
+    assert re.findall(r"--bk-[\w-]+", rules) == []
+    skipped = "() => Bokeh.require('core/visuals/visual').VisualProperties.prototype._get_css_value('line-color')"
+    assert page.evaluate(skipped) == ""
+    assert errors == []
+
+
 def test_the_model_view_draws_its_curves_and_the_simulator_follows_the_slider(app, watched):
     page, errors = watched
     page.goto(app.url)

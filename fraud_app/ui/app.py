@@ -25,6 +25,7 @@ from fraud_app.ui.model import ModelView
 from fraud_app.ui.monitor import MonitoringView
 from fraud_app.ui.overview import OverviewView
 from fraud_app.ui.keys import Keys
+from fraud_app.ui.plots_css import NoCssVisuals
 from fraud_app.ui.review import ReviewView
 from fraud_app.ui.safe import plain
 from fraud_app.ui.summary import SummaryView
@@ -95,7 +96,7 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
     refresh.on_click(lambda event: data.refresh())
     return pn.template.FastListTemplate(
         title=TITLE,
-        sidebar=[nav, pn.layout.Divider(), refresh,
+        sidebar=[NoCssVisuals(), nav, pn.layout.Divider(), refresh,
                  pn.pane.Markdown(f"<small>Database<br><code>{plain(app.store.path)}</code></small>"),
                  *_signed_in(data),
                  *_quit(quit), keys],
