@@ -120,6 +120,7 @@ class InvestigateView(View):
                    csv_download(lambda: self._card_table.value, "card_payments.csv", width=130)),
             self._card_table.slot, visible=False, sizing_mode="stretch_width")
         self._all = AllChart()
+        self._all_slot = pn.Column(sizing_mode="stretch_width")  # the chart, once it has its first image
         self.transaction_id = self._search.value = self.data_store.focus or ""
         self._search.param.watch(self._searched, "value")
         self._card_table.on_click(self._clicked)
@@ -203,11 +204,18 @@ class InvestigateView(View):
     def _fetch_all(self, version: str | None, row: dict | None) -> dict:
         return self._all.prepare(self.data_store.app.score_points(version) if version else None, row)
 
+    def _show_all(self, data: dict) -> None:
+        # Put on the page with its first image, not with the view: building it and laying it out held up the
+        # first transaction a page opened.
+        if not self._all_slot.objects:
+            self._all_slot.objects = [pn.pane.Bokeh(self._all.figure, sizing_mode="stretch_width")]
+        self._all.show(data)
+
     def _show(self, found: dict) -> None:
         tid, row = found["tid"], found["row"]
         # Every payment's chart, at the page's foot, comes after the transaction: binning them all for a new
         # page took longer than all the transaction's own queries.
-        self.later(partial(self._fetch_all, found["version"], row), self._all.show, lane="all")
+        self.later(partial(self._fetch_all, found["version"], row), self._show_all, lane="all")
         if row is None:
             self._notice.object = f"No transaction with id **{plain(tid)}**. {HINT}" if tid else HINT
             self._notice.alert_type = "warning" if tid else "info"
@@ -232,5 +240,5 @@ class InvestigateView(View):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(pn.Row(pn.pane.Markdown("## Investigate"), pn.HSpacer(), self._search),
-                         self._notice, self._detail, pn.pane.Bokeh(self._all.figure, sizing_mode="stretch_width"),
+                         self._notice, self._detail, self._all_slot,
                          sizing_mode="stretch_width")
