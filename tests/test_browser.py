@@ -113,6 +113,30 @@ def test_plots_skip_the_css_lookup_and_no_css_sets_a_plot_visual(app, watched):
     assert errors == []
 
 
+# What the browser holds of the all-transactions chart: its title, and the rows of its image's source.
+ALL_CHART = """() => {
+  for (const doc of Bokeh.documents)
+    for (const model of doc.all_models)
+      if (model.type === "GlyphRenderer" && model.glyph.type === "Image" && model.data_source.get_length() > 0)
+        for (const plot of doc.all_models)
+          if (plot.type === "Figure" && plot.renderers.includes(model))
+            return plot.title.text;
+  return null;
+}"""
+
+
+def test_a_transaction_from_a_case_shows_every_payment_behind_it(app, watched):
+    """The all-transactions chart joins Investigate after the transaction's own details, with its image."""
+    page, errors = watched
+    page.goto(app.url)
+    first_id = open_first_case(page)
+    page.locator(CASE_ROWS).first.locator("[tabulator-field=Transaction]").click()
+    page.get_by_text(f"Transaction {first_id}").first.wait_for(timeout=30_000)
+    page.wait_for_function(ALL_CHART, timeout=30_000)
+    assert re.match(r"All [\d,]+ scored transactions", page.evaluate(ALL_CHART))
+    assert errors == []
+
+
 def test_the_model_view_draws_its_curves_and_the_simulator_follows_the_slider(app, watched):
     page, errors = watched
     page.goto(app.url)

@@ -206,10 +206,10 @@ class InvestigateView(View):
 
     def _show_all(self, data: dict) -> None:
         # Put on the page with its first image, not with the view: building it and laying it out held up the
-        # first transaction a page opened.
+        # first transaction a page opened. Filled first: it goes to the browser as it is when added.
+        self._all.show(data)
         if not self._all_slot.objects:
             self._all_slot.objects = [pn.pane.Bokeh(self._all.figure, sizing_mode="stretch_width")]
-        self._all.show(data)
 
     def _show(self, found: dict) -> None:
         tid, row = found["tid"], found["row"]

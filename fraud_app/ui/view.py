@@ -43,7 +43,10 @@ class View(Viewer):
         """fetch() in a worker thread, then show(its result) on the session's event loop. That loop serves every
         session and the REST API: the queries run off it (DuckDB lets go of it while it works), and only putting
         the results on screen runs on it. Of overlapping calls in one lane only the last one shows (a save in
-        its own lane is not dropped for a redraw). Outside a served session (tests, benchmarks), both at once."""
+        its own lane is not dropped for a redraw). Outside a served session (tests, benchmarks), both at once.
+
+        show() runs with Bokeh's model walk held to its end: a component it adds to the page must be filled
+        before it is added, as the browser gets it as it was then."""
         asked = self._asked[lane] = self._asked.get(lane, 0) + 1
         doc = pn.state.curdoc
         if doc is None or doc.session_context is None:
