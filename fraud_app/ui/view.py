@@ -25,6 +25,7 @@ class View(Viewer):
         super().__init__(**params)
         self._stale = False
         self._asked: dict[str, int] = {}
+        self._filled = False  # whether any results were shown yet
         self.data_store.param.watch(self._changed, list(self.follows))
         self.param.watch(self._moved, "on_screen")
 
@@ -45,8 +46,8 @@ class View(Viewer):
         the results on screen runs on it. Of overlapping calls in one lane only the last one shows (a save in
         its own lane is not dropped for a redraw). Outside a served session (tests, benchmarks), both at once.
 
-        show() runs with Bokeh's model walk held to its end: a component it adds to the page must be filled
-        before it is added, as the browser gets it as it was then."""
+        The view's first show, which makes its tables, runs with Bokeh's model walk held to its end: a component
+        it adds to the page must be filled before it is added, as the browser gets it as it was then."""
         asked = self._asked[lane] = self._asked.get(lane, 0) + 1
         doc = pn.state.curdoc
         if doc is None or doc.session_context is None:
@@ -54,11 +55,18 @@ class View(Viewer):
             return
 
         def shown(found: Any) -> None:
-            if asked == self._asked[lane]:
-                # Each table or plot added to the page makes Bokeh walk every model of the page again: at the end
-                # of the show, once for all, rather than once for each.
-                with doc.models.freeze():
-                    show(found)
+            if asked != self._asked[lane]:
+                return
+            if self._filled:
+                show(found)
+                return
+            self._filled = True
+            # Each table or plot added to the page makes Bokeh walk every model of the page again: for the first
+            # results, which make the view's tables, once at the end rather than once for each. Not for later ones:
+            # a held walk is done at the end whether or not anything was added, a tenth of a second or more on
+            # the event loop the other pages and the REST API share.
+            with doc.models.freeze():
+                show(found)
 
         async def run() -> None:
             found = await asyncio.to_thread(fetch)
