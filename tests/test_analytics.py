@@ -1,6 +1,8 @@
 """The overview's aggregates agree with the rows they summarise."""
 import datetime as dt
+from contextlib import contextmanager
 
+import panel as pn
 import pytest
 
 from conftest import copy_of, run_cli
@@ -13,6 +15,21 @@ def scored(trained, tmp_path_factory):
     db = copy_of(trained, tmp)
     assert run_cli(tmp, "--db", str(db), "score").returncode == 0
     return db
+
+
+@contextmanager
+def overview(scored, tmp_path):
+    """The Overview view on the scored database, with its DataStore and its Bokeh root."""
+    from fraud_app.application import FraudApp
+    from fraud_app.config import Settings
+    from fraud_app.ui.datastore import DataStore
+    from fraud_app.ui.overview import OverviewView
+
+    app = FraudApp(Settings(home=tmp_path, db=scored))
+    with app.store:
+        data = DataStore(app=app)
+        view = OverviewView(data_store=data)
+        yield data, view, pn.panel(view).get_root()
 
 
 def test_kpis_daily_and_top_lists_agree(scored):
@@ -41,18 +58,7 @@ def test_kpis_daily_and_top_lists_agree(scored):
 
 
 def test_a_hidden_view_redraws_only_when_shown_again(scored, tmp_path):
-    import panel as pn
-
-    from fraud_app.application import FraudApp
-    from fraud_app.config import Settings
-    from fraud_app.ui.datastore import DataStore
-    from fraud_app.ui.overview import OverviewView
-
-    app = FraudApp(Settings(home=tmp_path, db=scored))
-    with app.store:
-        data = DataStore(app=app)
-        view = OverviewView(data_store=data)
-        pn.panel(view).get_root()
+    with overview(scored, tmp_path) as (data, view, _):
         first = data.scored_period()
         view.on_screen = False
         data.period = (dt.date(2018, 5, 1), dt.date(2018, 5, 7))
@@ -66,18 +72,7 @@ def test_a_hidden_view_redraws_only_when_shown_again(scored, tmp_path):
 
 
 def test_the_overview_period_follows_a_period_chosen_elsewhere(scored, tmp_path):
-    import panel as pn
-
-    from fraud_app.application import FraudApp
-    from fraud_app.config import Settings
-    from fraud_app.ui.datastore import DataStore
-    from fraud_app.ui.overview import OverviewView
-
-    app = FraudApp(Settings(home=tmp_path, db=scored))
-    with app.store:
-        data = DataStore(app=app)
-        view = OverviewView(data_store=data)
-        root = pn.panel(view).get_root()
+    with overview(scored, tmp_path) as (data, view, root):
         data.period = (dt.date(2018, 5, 1), dt.date(2018, 5, 7))  # as the Monitoring view's picker sets it
         pickers = [m for m in root.references() if type(m).__name__ == "DateRangePicker"]
         assert len(pickers) == 1 and pickers[0].value == ("2018-05-01", "2018-05-07")
@@ -87,18 +82,7 @@ def test_the_overviews_top_tables_and_their_downloads_speak_in_words_and_percent
     import csv
     import io
 
-    import panel as pn
-
-    from fraud_app.application import FraudApp
-    from fraud_app.config import Settings
-    from fraud_app.ui.datastore import DataStore
-    from fraud_app.ui.overview import OverviewView
-
-    app = FraudApp(Settings(home=tmp_path, db=scored))
-    with app.store:
-        data = DataStore(app=app)
-        view = OverviewView(data_store=data)
-        pn.panel(view).get_root()
+    with overview(scored, tmp_path) as (data, view, _):
         top = data.scored_period().top_risky("customer_id")
         shown = view._tables["customer_id"].value
         download, = [w for w in view._content.select(pn.widgets.FileDownload) if w.filename == "top_cards.csv"]
