@@ -94,6 +94,28 @@ def test_payments_outside_what_drift_reads_do_not_start_it_again(scored, tmp_pat
         assert drift.job("v1") is job  # the same days and history: the same result, not a new computation
 
 
+def test_payments_arriving_for_the_days_shown_reuse_a_fresh_drift_for_a_while(scored, tmp_path):
+    import shutil
+
+    db = tmp_path / "d.duckdb"
+    shutil.copy(scored[1], db)
+    add = ("INSERT INTO transactions SELECT * REPLACE ('{}' AS transaction_id, timestamp + INTERVAL 1 MINUTE AS "
+           "timestamp) FROM transactions ORDER BY timestamp DESC LIMIT 1")  # on the last day shown, as the API adds
+    with Store(db) as store:
+        drift = monitoring.DriftJobs(store)
+        job = drift.job("v1")
+        job.future.result(timeout=120)
+        store.cursor().execute(add.format("live-1"))
+        assert drift.job("v1") is job  # fresh: not computed again for one more payment
+        stale = monitoring.DriftJobs(store, fresh_for=0)
+        first = stale.job("v1")
+        first.future.result(timeout=120)
+        store.cursor().execute(add.format("live-2"))
+        again = stale.job("v1")
+        assert again is not first  # no longer fresh: the new payment is in the new result
+        assert again.future.result(timeout=120).now_rows == first.future.result().now_rows + 1
+
+
 def _drift_shown(app: FraudApp) -> tuple[MonitoringView, object]:
     """The view as a session first sees it, then once the drift it started has been computed."""
     view = MonitoringView(data_store=DataStore(app=app))
