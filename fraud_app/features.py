@@ -61,7 +61,7 @@ FEATURES: list[Feature] = [
     *_windows("cust_mean", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"), "card's {wa} average {v:,.2f}"),
     *_windows("cust_std", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"), "card's {wa} amount spread {v:,.2f}"),
     *_windows("amount_ratio", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"),
-              "amount {v:.1f}x this card's {wa} average"),
+              "amount {v:.2g}x this card's {wa} average"),  # 0.037x, not 0.0x
     *_windows("amount_z", (7 * DAY, 30 * DAY), ("7d", "30d"), "amount {v:+.1f} std from this card's {wa} norm"),
     *_windows("cust_distinct_terminals", (DAY, 7 * DAY, 30 * DAY), ("1d", "7d", "30d"),
               "card used at {v:.0f} different terminals in {w}"),

@@ -121,6 +121,7 @@ def test_no_feature_sees_a_label_before_it_is_known(db, tmp_path):
 
 def test_reason_texts_read_as_business_words():
     assert features.reason_text("amount_ratio_30d", 5.23) == "amount 5.2x this card's 30-day average"
+    assert features.reason_text("amount_ratio_30d", 0.037) == "amount 0.037x this card's 30-day average"
     assert features.reason_text("term_known_frauds_7d", 3.0) == "frauds reported at this terminal in 7 days: 3"
     assert "not available" in features.reason_text("amount_ratio_30d", float("nan"))
 
