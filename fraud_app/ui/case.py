@@ -15,7 +15,7 @@ from .charts import CardChart
 from .decide import KEYS as DECISION_KEYS, WORDS, DecisionBar
 from .keys import help_card
 from .safe import plain
-from .tables import Table
+from .tables import Table, fitted
 from .view import View
 
 ALERT_COLUMNS = {"transaction_id": "Transaction", "timestamp": "Time", "amount": "Amount",
@@ -23,7 +23,7 @@ ALERT_COLUMNS = {"transaction_id": "Transaction", "timestamp": "Time", "amount":
                  "terminal_id": "Terminal", "channel": "Channel", "top reason": "Top reason"}
 STATE = {None: "undecided", "confirmed_fraud": "confirmed fraud", "legitimate": "legitimate",
          "escalated": "escalated"}
-# Fixed widths for the short columns; the reason takes the rest, so no column hides off the side at 1280 px.
+# The short columns' widths (tables.fitted): the reason takes the rest.
 WIDTHS = {"Transaction": 110, "Time": 155, "Amount": 85, "Fraud probability (%)": 100, "Decision so far": 120,
           "Terminal": 90, "Channel": 85}
 CURSOR = "background-color: #dbe7f5; font-weight: 600"  # the alert the keys act on
@@ -69,8 +69,7 @@ class CasePanel(View):
         self._release.on_click(lambda e: self.release())
         self._assign.on_click(lambda e: self.assign())
         self._alerts = Table(show_index=False, disabled=True, selectable="checkbox", sizing_mode="stretch_width",
-                             layout="fit_columns", widths=WIDTHS,
-                             configuration={"columnDefaults": {"headerWordWrap": True}},
+                             **fitted(WIDTHS),
                              formatters={"Amount": {"type": "money", "precision": 2},
                                          "Fraud probability (%)": {"type": "money", "precision": 1}})
         self._alerts.on_click(lambda e: self.data_store.investigate(self._alerts.value["Transaction"].iloc[e.row]),

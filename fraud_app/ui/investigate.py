@@ -16,7 +16,7 @@ from .charts import GREY, GREEN, ORANGE, RED, AllChart, CardChart, ReasonsChart,
 from .decide import KEYS as DECISION_KEYS, WORDS, DecisionBar
 from .downloads import csv_download
 from .safe import plain
-from .tables import Table
+from .tables import Table, fitted
 from .view import View
 
 # A decision in words, and its colour.
@@ -26,7 +26,7 @@ PAGE_SIZE = 10
 CARD_COLUMNS = {"transaction_id": "Transaction", "timestamp": "Time", "terminal_id": "Terminal", "amount": "Amount",
                 "channel": "Channel", "country": "Country", "score": "Fraud probability (%)", "decision": "Decision",
                 "alert": "Alert", "fraud": "Fraud"}
-# Fixed widths for the short columns; the probability's bar takes the rest, so no column hides off the side at 1280 px.
+# The short columns' widths (tables.fitted): the probability's bar takes the rest.
 CARD_WIDTHS = {"Transaction": 110, "Time": 150, "Terminal": 90, "Amount": 85, "Channel": 85, "Country": 85,
                "Decision": 110, "Alert": 70, "Fraud": 70}
 CURRENT = "background-color: #dbe7f5; color: #0d2c54; font-weight: 600"  # the transaction shown, in its card's table
@@ -100,8 +100,7 @@ class InvestigateView(View):
         self._card_title = pn.pane.Markdown(margin=(0, 10))
         self._card_table = Table(
             show_index=False, disabled=True, selectable=False, sizing_mode="stretch_width",
-            pagination="local", page_size=PAGE_SIZE, layout="fit_columns", widths=CARD_WIDTHS,
-            configuration={"columnDefaults": {"headerWordWrap": True}},
+            pagination="local", page_size=PAGE_SIZE, **fitted(CARD_WIDTHS),
             formatters={"Fraud probability (%)": {"type": "progress", "max": 100, "color": RED, "legend": True},
                         "Amount": {"type": "money", "precision": 2},
                         "Fraud": {"type": "tickCross", "crossElement": False},

@@ -17,7 +17,7 @@ from .jobs import JobStatus
 from .model_charts import CurvesChart
 from .retrain import TrainingPanel
 from .safe import plain
-from .tables import Table
+from .tables import Table, fitted
 from .thresholds import ThresholdPanel
 from .view import View
 
@@ -27,7 +27,7 @@ FORMATS = {"AUC": {"type": "money", "precision": 3}, "AP": {"type": "money", "pr
            "CP@100": {"type": "money", "precision": 3}, "alerts a day": {"type": "money", "precision": 1},
            "review at": {"type": "money", "precision": 4}, "decline at": {"type": "money", "precision": 4},
            "trained on": {"type": "textarea"}, "tested on": {"type": "textarea"}}  # the two spans wrap
-# Fixed widths for the short columns, the spans share the rest: at 1280 px the last columns ran off the side.
+# The short columns' widths (tables.fitted): the spans share the rest.
 WIDTHS = {"version": 85, "status": 80, "created": 135, "AUC": 65, "AP": 65, "CP@100": 90, "alerts a day": 70,
           "review at": 80, "decline at": 80}
 # metric: (label, format)
@@ -91,8 +91,7 @@ class ModelView(View):
         # alongside this view's own queries rather than after them.
         self.thresholds = ThresholdPanel(data_store=self.data_store, version=self.data_store.model_version)
         self._versions = Table(show_index=False, disabled=True, sizing_mode="stretch_width", max_height=240,
-                               formatters=FORMATS, layout="fit_columns", widths=WIDTHS,
-                               configuration={"columnDefaults": {"headerWordWrap": True}})
+                               formatters=FORMATS, **fitted(WIDTHS))
         self._metrics = Table(show_index=False, disabled=True, width=560,
                               configuration={"columnDefaults": {"hozAlign": "right"}})
         self._curves = CurvesChart()

@@ -9,7 +9,7 @@ from bokeh.models import ColumnDataSource, HoverTool, Range1d
 
 from .charts import GREY, RED, legend_above, new_figure
 from .downloads import csv_download
-from .tables import Table
+from .tables import Table, fitted
 from .view import View
 
 BLUE = "#1f5fa8"
@@ -21,7 +21,7 @@ NUMBERS = {  # KPI: its name on screen, format, colour
     "fraud_missed": ("Fraud amount missed", "{value:,.0f}", RED)}
 WORDS = {"terminal_id": "Terminal", "customer_id": "Card", "transactions": "Payments", "alerts": "Alerts",
          "frauds": "Confirmed fraud", "top_score": "Highest probability (%)", "alert_amount": "Amount in alerts"}
-# Fixed widths for the short columns; the amount takes the rest, so no column hides off the side at 1280 px.
+# The short columns' widths (tables.fitted): the amount takes the rest.
 # Ranked lists, not sorted by a header: six columns with sort arrows did not fit half the page. Tall enough
 # for all ten rows under the wrapped headers.
 WIDTHS = {"Terminal": 75, "Card": 75, "Payments": 80, "Alerts": 60, "Confirmed fraud": 80,
@@ -105,8 +105,8 @@ class OverviewView(View):
         self._daily, self._histogram = DailyChart(), ScoreHistogram()
         self._tops = {by: pd.DataFrame(columns=[WORDS[by]]) for by in TOPS}
         self._tables = {by: Table(
-            show_index=False, disabled=True, sizing_mode="stretch_width", height=350, layout="fit_columns",
-            widths=WIDTHS, sortable=False, configuration={"columnDefaults": {"headerWordWrap": True}},
+            show_index=False, disabled=True, sizing_mode="stretch_width", height=350, sortable=False,
+            **fitted(WIDTHS),
             formatters={"Highest probability (%)": {"type": "progress", "max": 100, "legend": True, "color": RED},
                         "Amount in alerts": {"type": "money", "precision": 0}}) for by in TOPS}
         self._content = pn.Column(

@@ -13,7 +13,7 @@ from ..store import card_cases, cases
 from .case import CasePanel, top_reason
 from .downloads import csv_download
 from .keys import help_card
-from .tables import Table
+from .tables import Table, fitted
 from .view import View
 
 PAGE_SIZE = 25
@@ -30,7 +30,7 @@ SHORTCUTS = {"j / ↓": "next case", "k / ↑": "previous case", "Enter or o": "
 HEADER_SORTS = {"Card": "customer_id", "Alerts": "alerts", "Undecided": "undecided",
                 "Highest probability (%)": "top_score", "Amount at risk": "at_risk", "First alert": "first_alert",
                 "Age (days)": "first_alert", "Held by": "holder"}
-# Fixed widths for the short columns; the reason takes the rest, so no column hides off the side at 1280 px.
+# The short columns' widths (tables.fitted): the reason takes the rest.
 WIDTHS = {"Card": 80, "Alerts": 70, "Undecided": 100, "Highest probability (%)": 105, "Amount at risk": 110,
           "First alert": 155, "Age (days)": 75, "Held by": 90}
 CURSOR = "background-color: #dbe7f5; font-weight: 600"  # the row the keys act on
@@ -70,12 +70,11 @@ class ReviewView(View):
         # A header click sorts the whole queue in SQL (_sorted); Tabulator's own sort of the page it holds then
         # agrees with it. The first click puts the largest first.
         self._table = Table(show_index=False, disabled=True, selectable=False, sizing_mode="stretch_width",
-                            height=720, page_size=PAGE_SIZE, hidden_columns=["case_id"], layout="fit_columns",
-                            widths=WIDTHS, sortable={"Top reason": False},
+                            height=720, page_size=PAGE_SIZE, hidden_columns=["case_id"],
+                            sortable={"Top reason": False},
                             formatters={"Amount at risk": {"type": "money", "precision": 2},
                                         "Highest probability (%)": {"type": "money", "precision": 1}},
-                            configuration={"columnDefaults": {"headerSortStartingDir": "desc",
-                                                              "headerWordWrap": True}})
+                            **fitted(WIDTHS, headerSortStartingDir="desc"))
         self._table.on_sort(self._sorted)
         self._table.on_click(lambda event: self.open(event.row))
         self._table.style_rows(self._cursor_row)

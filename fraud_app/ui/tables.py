@@ -7,6 +7,13 @@ import pandas as pd
 import panel as pn
 
 
+def fitted(widths: dict[str, int], **column_defaults) -> dict:
+    """Table options that fit a page 1280 px wide: the short columns at fixed `widths`, the others sharing the
+    rest, headers wrapping, so no column hides off the side. `column_defaults`: more Tabulator column defaults."""
+    return {"layout": "fit_columns", "widths": widths,
+            "configuration": {"columnDefaults": {"headerWordWrap": True, **column_defaults}}}
+
+
 class Table:
     """A Tabulator made when its first frame arrives, in a slot on the page. Made empty and filled later, a
     table sets its columns again in the browser, and with ten analysts on one server that sometimes came while
