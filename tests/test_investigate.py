@@ -255,6 +255,13 @@ def _texts(root) -> str:
     return " ".join(str(getattr(model, "text", "") or "") for model in root.references())
 
 
+def styled_rows(table) -> list[int]:
+    """The rows the browser is told to style, every cell of each."""
+    styles = table.widget._get_style_data()["data"]
+    assert all(len(cells) == len(table.value.columns) for cells in styles.values())
+    return sorted(styles)
+
+
 def test_the_view_builds_and_follows_the_focus(app, store):
     data = DataStore(app=app)
     view = InvestigateView(data_store=data)
@@ -271,9 +278,11 @@ def test_the_view_builds_and_follows_the_focus(app, store):
     table = view._card_table
     at = list(table.value["Transaction"]).index(tid)
     assert table.page == at // view_module.PAGE_SIZE + 1  # the page that holds it, where it is highlighted
+    assert styled_rows(table) == [at]
     other = table.value["Transaction"].iloc[0]
     data.investigate(other)
     assert view.transaction_id == other and f"Transaction {other}" in _texts(root)
+    assert styled_rows(table) == [0]  # the highlight moves with the transaction
     data.investigate("no such id")
     assert "No transaction with id" in _texts(root)
 
@@ -326,6 +335,11 @@ def test_the_review_queue_counts_1_case_and_an_opened_case_starts_without_the_la
                       "GROUP BY 1 HAVING count(*) = 1 ORDER BY 1 LIMIT 1")[0][0]
     view.dates, view.customer_id = data.bounds, card
     assert view.total == 1 and "Page 1 of 1 · 1 case" in _texts(root) and "1 cases" not in _texts(root)
+    assert styled_rows(view._table) == [0]  # the keys' row
+    view.customer_id = ""
+    view.key("j")
+    assert styled_rows(view._table) == [1]
+    view.customer_id = card
     view.open(0)
     assert view.case.case_id is not None and f"card {card}" in _texts(root)
     view.case.decision.decide("escalated")

@@ -134,6 +134,10 @@ def test_the_view_builds_then_shows_drift(scored):
         assert not view.computing and not view.error and len(view.result.features) == len(FEATURE_NAMES)
     assert root is not None and view._feature.value == view.result.features.feature.iloc[0]
     assert view._drift.visible and not view._computing.visible and view._volumes.visible
+    # Each feature's status is coloured, and only that cell of its row.
+    styles = view._table.widget._get_style_data()["data"]
+    assert sorted(styles) == list(range(len(view._table.value)))
+    assert all(len(cells) == 1 and "background-color" in str(cells) for cells in styles.values())
     # this app object has served no API request
     assert view._latency_notice.visible and "No API requests" in view._latency_notice.object
     assert not view._latency.visible

@@ -15,7 +15,7 @@ from .charts import CardChart
 from .decide import KEYS as DECISION_KEYS, WORDS, DecisionBar
 from .keys import help_card
 from .safe import plain
-from .tables import Table, fitted
+from .tables import Table, fitted, rows_styled
 from .view import View
 
 ALERT_COLUMNS = {"transaction_id": "Transaction", "timestamp": "Time", "amount": "Amount",
@@ -74,7 +74,7 @@ class CasePanel(View):
                                          "Fraud probability (%)": {"type": "money", "precision": 1}})
         self._alerts.on_click(lambda e: self.data_store.investigate(self._alerts.value["Transaction"].iloc[e.row]),
                               column="Transaction")
-        self._alerts.style_rows(self._cursor_row)
+        self._alerts.style_rows(self._cursor_rows)
         self._thread = pn.pane.HTML(sizing_mode="stretch_width", margin=(0, 10))
         self._note = pn.widgets.TextInput(placeholder="add a note to the case", sizing_mode="stretch_width")
         add = pn.widgets.Button(name="Add note", width=110)
@@ -145,10 +145,10 @@ class CasePanel(View):
         return "".join(f"<p style='margin:4px 0'><b>{plain(r.author)}</b> <span style='color:#607d8b'>"
                        f"{r.written_at:%Y-%m-%d %H:%M}</span><br>{plain(r.text)}</p>" for r in notes.itertuples())
 
-    def _cursor_row(self, row: pd.Series) -> list[str]:
-        frame = self._alerts.value
-        at = frame.index.get_loc(row.name) if row.name in frame.index else -1
-        return [CURSOR if at == self.cursor else ""] * len(row)
+    def _cursor_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        value = self._alerts.value
+        at = value.index[self.cursor] if 0 <= self.cursor < len(value) else None
+        return rows_styled(frame, frame.index == at, CURSOR)
 
     # -- actions -----------------------------------------------------------------------------------------
     def _me(self) -> str:

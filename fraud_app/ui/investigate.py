@@ -16,7 +16,7 @@ from .charts import GREY, GREEN, ORANGE, RED, AllChart, CardChart, ReasonsChart,
 from .decide import KEYS as DECISION_KEYS, WORDS, DecisionBar
 from .downloads import csv_download
 from .safe import plain
-from .tables import Table, fitted
+from .tables import Table, fitted, rows_styled
 from .view import View
 
 # A decision in words, and its colour.
@@ -123,7 +123,7 @@ class InvestigateView(View):
         self.transaction_id = self._search.value = self.data_store.focus or ""
         self._search.param.watch(self._searched, "value")
         self._card_table.on_click(self._clicked)
-        self._card_table.style_rows(self._current_row)
+        self._card_table.style_rows(self._current_rows)
         self.data_store.param.watch(self._follow, "focus")
         self.param.watch(self._load, "drawn")
         self.param.watch(self._load, "transaction_id")
@@ -139,8 +139,8 @@ class InvestigateView(View):
         if wanted and wanted != self.transaction_id:
             self.data_store.investigate(wanted)
 
-    def _current_row(self, row: pd.Series) -> list[str]:
-        return [CURRENT if row["Transaction"] == self.transaction_id else ""] * len(row)
+    def _current_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return rows_styled(frame, frame["Transaction"] == self.transaction_id, CURRENT)
 
     def _clicked(self, event) -> None:
         self.data_store.investigate(self._card_table.value["Transaction"].iloc[event.row])

@@ -137,10 +137,11 @@ class MonitoringView(View):
         self.param.watch(self._load, "drawn")
 
     @staticmethod
-    def _status_style(row: pd.Series) -> list[str]:
-        status = row["Status"]
-        return [f"color: {COLORS[status]}; background-color: {TINTS[status]}; font-weight: 600"
-                if column == "Status" else "" for column in row.index]
+    def _status_style(frame: pd.DataFrame) -> pd.DataFrame:
+        styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        styles["Status"] = [f"color: {COLORS[s]}; background-color: {TINTS[s]}; font-weight: 600"
+                            for s in frame["Status"]]
+        return styles
 
     # -- loading: queries in a worker thread, then onto the page ---------------------------------------------
     def _load(self, *_) -> None:

@@ -13,7 +13,7 @@ from ..store import card_cases, cases
 from .case import CasePanel, top_reason
 from .downloads import csv_download
 from .keys import help_card
-from .tables import Table, fitted
+from .tables import Table, fitted, rows_styled
 from .view import View
 
 PAGE_SIZE = 25
@@ -77,7 +77,7 @@ class ReviewView(View):
                             **fitted(WIDTHS, headerSortStartingDir="desc"))
         self._table.on_sort(self._sorted)
         self._table.on_click(lambda event: self.open(event.row))
-        self._table.style_rows(self._cursor_row)
+        self._table.style_rows(self._cursor_rows)
         self.case = CasePanel(data_store=self.data_store)
         self.dates = self.data_store.period
         self.param.watch(self._filtered, [*FILTERS, "order"])
@@ -135,10 +135,10 @@ class ReviewView(View):
         self.cursor = min(self.cursor, max(len(frame) - 1, 0))
         self._table.value = frame
 
-    def _cursor_row(self, row: pd.Series) -> list[str]:
-        frame = self._table.value
-        at = frame.index.get_loc(row.name) if row.name in frame.index else -1
-        return [CURSOR if at == self.cursor else ""] * len(row)
+    def _cursor_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        value = self._table.value
+        at = value.index[self.cursor] if 0 <= self.cursor < len(value) else None
+        return rows_styled(frame, frame.index == at, CURSOR)
 
     # -- moving between the queue and a case -------------------------------------------------------------
     def open(self, row: int) -> None:
