@@ -110,6 +110,13 @@ def test_plots_skip_the_css_lookup_and_no_css_sets_a_plot_visual(app, watched):
     assert re.findall(r"--bk-[\w-]+", rules) == []
     skipped = "() => Bokeh.require('core/visuals/visual').VisualProperties.prototype._get_css_value('line-color')"
     assert page.evaluate(skipped) == ""
+    # Each plot keeps its font size: the page's, as the cascade gives it.
+    sizes = page.evaluate("""() => {
+      const PlotView = Bokeh.require("models/plots/plot_canvas").PlotView;
+      return [...Bokeh.index.query((view) => view instanceof PlotView)]
+        .map((view) => [view.base_font_size, view.__font_size, getComputedStyle(view.el).fontSize]);
+    }""")
+    assert len(sizes) >= 5 and all(kept == again and f"{kept}px" == css for kept, again, css in sizes), sizes
     assert errors == []
 
 
