@@ -10,7 +10,8 @@ A spec is a dict:
   holds WORD and matches (made by text());
 - {"css": SELECTOR}: the first visible element matching it, in any shadow root, exists; with "text", its
   words match too;
-- either with "not": TEXT: ... and those words are not exactly TEXT (a cell or counter that must change).
+- either with "not": TEXT: ... and those words are not exactly TEXT (a cell or counter that must change);
+- {"any": [SPEC, ...]}: one of these specs holds.
 """
 from __future__ import annotations
 
@@ -22,13 +23,13 @@ SEEN = """specs => {
     roots[i].querySelectorAll('*').forEach(e => { if (e.shadowRoot) roots.push(e.shadowRoot); });
   const visible = e => !!e && e.checkVisibility() && e.getClientRects().length > 0;
   const words = s => s.replace(/\\s+/g, ' ').trim();
-  const patterns = specs.map(spec => spec.text && new RegExp(spec.text));
-  const fits = (i, text) => (!patterns[i] || patterns[i].test(text)) && text !== specs[i].not;
-  return specs.every((spec, i) => {
+  const fits = (spec, text) => (!spec.text || new RegExp(spec.text).test(text)) && text !== spec.not;
+  const holds = spec => {
+    if (spec.any) return spec.any.some(holds);
     if (spec.css) {
       for (const root of roots) {
         const found = [...root.querySelectorAll(spec.css)].find(visible);
-        if (found) return fits(i, words(found.textContent));
+        if (found) return fits(spec, words(found.textContent));
       }
       return false;
     }
@@ -39,10 +40,11 @@ SEEN = """specs => {
       if (!whole || !whole.textContent.includes(spec.has)) continue;
       const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
       for (let n = walker.nextNode(); n; n = walker.nextNode())
-        if (n.nodeValue.includes(spec.has) && fits(i, words(n.nodeValue)) && visible(n.parentElement)) return true;
+        if (n.nodeValue.includes(spec.has) && fits(spec, words(n.nodeValue)) && visible(n.parentElement)) return true;
     }
     return false;
-  });
+  };
+  return specs.every(holds);
 }"""
 
 

@@ -5,10 +5,12 @@ data/fraud.duckdb, made first if there is none; --home names another ready home)
 - 10 browser sessions (one Chromium, a context each) sign in on the login page as users of a users file, then
   loop Overview, Review queue (back from the case left open, if one is), a case (a row of the queue clicked, a
   different one each time), Investigate (an alert of that case clicked), Model, Monitoring, Data, looking at
-  each view for --pause seconds (5 by default: a person reads
-  a view before moving on; at 1 s, ten pages showing a view each 1.4 s need more CPU than the 2 cores have,
-  about 0.4 s of a core per view shown). Each open is timed from the
-  click to the view's content on screen (the texts in DRAWN; the sign-in counts as the first Overview open).
+  each view for --pause seconds on average (5 by default: a person reads a view before moving on; at 1 s, ten
+  pages showing a view each 1.4 s need more CPU than the 2 cores have, about 0.4 s of a core per view shown).
+  The sessions' loops start apart and each look lasts 0.5 to 1.5 times --pause, so they do not move in step.
+- Each open is timed from the click to the view's content on screen (the texts in DRAWN; the sign-in counts as
+  the first Overview open). A click is the element's own click event, sent to an element found before the
+  timer starts (see clicks()).
 - A separate process posts a new valid transaction at a steady 100 a second (open loop, with the API token).
   Each is timed from the moment it was due, so a stalled server cannot hide the queue it causes, and from the
   moment it was sent (mostly the server's part: a client thread sends as soon as it is free).
@@ -31,6 +33,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import random
 import re
 import secrets
 import shutil
@@ -48,7 +51,7 @@ BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api_load import Client, body, free_port, wait_up  # noqa: E402
-from seen import seen, text  # noqa: E402
+from seen import SEEN, seen, text  # noqa: E402
 from ui import prepare_home  # noqa: E402
 
 LOOP = ["Overview", "Review queue", "Case", "Investigate", "Model", "Monitoring", "Data"]
@@ -111,28 +114,49 @@ async def opened(page, view: str, click, tid: str = "", card: str = "") -> float
     return time.monotonic() - started
 
 
-async def open_view(page, view: str, turn: int) -> float | None:
+async def open_view(page, view: str, turn: int, nav: dict) -> float | None:
     if view == "Review queue":
-        return await opened(page, view, lambda: to_queue(page))
+        return await opened(page, view, lambda: to_queue(page, nav))
     if view not in ("Case", "Investigate"):
-        return await opened(page, view, page.get_by_role("button", name=view, exact=True).click)
+        return await opened(page, view, nav[view])
     cells = page.locator(CARDS if view == "Case" else IDS)  # the queue, or the case opened before Investigate
     try:
         cell = cells.nth(turn % max(1, await cells.count()))
-        text = (await cell.inner_text(timeout=GIVE_UP * 1000)).strip()
+        label = (await cell.inner_text(timeout=GIVE_UP * 1000)).strip()
+        handle = await cell.element_handle(timeout=GIVE_UP * 1000)
     except Exception:  # noqa: BLE001  (no queue or case to click in: the open never started)
         return None
-    return await opened(page, view, cell.click, **({"card": text} if view == "Case" else {"tid": text}))
+    return await opened(page, view, lambda: handle.dispatch_event("click"),
+                        **({"card": label} if view == "Case" else {"tid": label}))
 
 
-async def to_queue(page) -> None:
+async def to_queue(page, nav: dict) -> None:
     """The Review queue; the case left open there (before Investigate) is closed first."""
-    await page.get_by_role("button", name="Review queue", exact=True).click()
-    back = page.get_by_role("button", name="◀ Back to the queue")
-    await back.or_(page.get_by_text("Click a case to open it")).filter(visible=True).first.wait_for(
-        timeout=GIVE_UP * 1000)
-    if await back.is_visible():
-        await back.click()
+    await nav["Review queue"]()
+    back = text("◀ Back to the queue")
+    await seen(page, {"any": [back, text("Click a case to open it")]}, timeout=GIVE_UP, every=100)
+    if await page.evaluate(SEEN, [back]):
+        await nav["Back"]()
+
+
+async def clicks(page) -> dict:
+    """A click on each button the loop uses, by name. Each is found once; the click is the element's own
+    event, as a person's is: Playwright's click first waits for the element to hold still over two frames and
+    to take the pointer, and on pages starved of CPU that waiting took up to 5 s before the click was made."""
+    found = {}
+    for name in LOOP:
+        if name in ("Case", "Investigate"):  # a table's row, clicked in open_view
+            continue
+        handle = await page.get_by_role("button", name=name, exact=True).element_handle(timeout=GIVE_UP * 1000)
+        found[name] = lambda handle=handle: handle.dispatch_event("click")
+
+    async def back() -> None:  # in the case view, made once the first case is opened
+        if "back" not in found:
+            found["back"] = await page.get_by_role("button", name="◀ Back to the queue").element_handle()
+        await found["back"].dispatch_event("click")
+
+    found["Back"] = back
+    return found
 
 
 def _where(error) -> str:
@@ -178,15 +202,20 @@ async def session(browser, url: str, k: int, user: str, password: str, team: Tea
     await page.get_by_placeholder("user name").fill(user)
     await page.get_by_placeholder("password").fill(password)
     opens = [("first", "Overview", await opened(page, "Overview", page.get_by_role("button", name="Sign in").click))]
+    nav = await clicks(page)
     for view in LOOP[1:]:
-        opens.append(("first", view, await open_view(page, view, k)))
+        opens.append(("first", view, await open_view(page, view, k, nav)))
         await asyncio.sleep(pause)
     await team.warmed()
-    turn = 0
+    # People do not move in step: each session starts its loop a little after the one before and reads each
+    # view for between half and one and a half times --pause. All ten clicking the same view at the same
+    # moment, every few seconds, would measure a queue of ten that a team does not make.
+    await asyncio.sleep(k * pause / team.sessions)
+    reading, turn = random.Random(k), 0
     while time.monotonic() < team.until:
         view = LOOP[turn % len(LOOP)]
-        opens.append(("loop", view, await open_view(page, view, k + 1 + turn // len(LOOP))))
-        await asyncio.sleep(pause)
+        opens.append(("loop", view, await open_view(page, view, k + 1 + turn // len(LOOP), nav)))
+        await asyncio.sleep(reading.uniform(0.5, 1.5) * pause)
         turn += 1
     return opens
 
@@ -255,25 +284,33 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return (int(fields[11]) + int(fields[12])) / tick, busy / tick
 
 
-def loop_lag(port: int, token: str) -> dict[float, float]:
-    """The server's event-loop lag histogram from /metrics: timer ticks by upper bound in seconds (cumulative)."""
+HISTOGRAMS = {"lag": "fraud_app_event_loop_lag_seconds", "score": "fraud_app_score_latency_seconds"}
+
+
+def loop_lag(port: int, token: str) -> dict[str, dict[float, float]]:
+    """From the server's /metrics, by upper bound in seconds (cumulative): its event loop's timer ticks by how
+    late they ran, and the requests by how long scoring and storing took in the server (HISTOGRAMS)."""
     import urllib.request
 
     request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"})
     text = urllib.request.urlopen(request, timeout=60).read().decode()
-    found = re.findall(r'^fraud_app_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M)
-    return {float(le): float(n) for le, n in found}
+    return {key: {float(le): float(n) for le, n in re.findall(rf'^{name}_bucket\{{le="([^"]+)"\}} (\S+)$', text, re.M)}
+            for key, name in HISTOGRAMS.items()}
 
 
-def lag_report(lags: list[dict[float, float]]) -> None:
+def lag_report(lags: list[dict[str, dict[float, float]]]) -> None:
     if len(lags) < 2:
         return
-    ticks = {le: lags[1][le] - lags[0].get(le, 0.0) for le in lags[1]}
-    total = ticks[float("inf")] or 1
+    ticks, scored = ({le: lags[1][key][le] - lags[0][key].get(le, 0.0) for le in lags[1][key]}
+                     for key in ("lag", "score"))
+    total, requests = ticks[float("inf")] or 1, scored[float("inf")] or 1
     worst = min((le for le, n in ticks.items() if n == ticks[float("inf")]), default=float("inf"))
     print(f"server event loop in the window: {total:,.0f} timer ticks; late by more than 25 ms: "
           f"{100 * (1 - ticks[0.025] / total):.2f}%, more than 100 ms: {100 * (1 - ticks[0.1] / total):.2f}%; "
           f"the latest within {worst:g} s")
+    print(f"in the server, from reading a request to its stored answer: over 25 ms for "
+          f"{100 * (1 - scored[0.025] / requests):.2f}% of {requests:,.0f} requests, over 50 ms for "
+          f"{100 * (1 - scored[0.05] / requests):.2f}%")
 
 
 def peak_rss(pid: int) -> float:
