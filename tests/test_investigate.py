@@ -342,9 +342,11 @@ def test_the_review_queue_counts_1_case_and_an_opened_case_starts_without_the_la
     view.customer_id = card
     view.open(0)
     assert view.case.case_id is not None and f"card {card}" in _texts(root)
+    assert view._case_slot.visible and not view._list.visible and view.case.shown == view.case.case_id
     view.case.decision.decide("escalated")
     assert view.case.decision.message.endswith("1 alert marked escalated.")
     view.case.key("Escape")  # back to the queue, and into another case
+    assert view._list.visible and not view._case_slot.visible and view.case.shown is None
     view.customer_id = ""
     view.open(1)
     assert view.case.decision.message == ""

@@ -54,6 +54,7 @@ class CasePanel(View):
     case_id = param.String(default=None, allow_None=True, doc="The case shown; None: none is open.")
     cursor = param.Integer(default=0, doc="The alert the keys act on.")
     holder = param.String(default=None, allow_None=True)
+    shown = param.String(default=None, allow_None=True, doc="The case whose alerts are on screen.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -95,6 +96,7 @@ class CasePanel(View):
     def _load(self, event=None) -> None:
         if event is not None and event.name == "case_id":
             self.cursor, self.decision.message = 0, ""  # another case: the last one's line goes
+            self.shown = None
         if self.case_id:
             self.later(lambda: self._fetch(self.case_id), self._show)
 
@@ -113,6 +115,8 @@ class CasePanel(View):
     def _show(self, found: dict) -> None:
         if found["case_id"] != self.case_id:
             return
+        # On screen first, then filled: a table first drawn out of sight is drawn without its rows.
+        self.shown = found["case_id"]
         alerts = found["alerts"]
         if alerts is None:
             self._title.object = f"### No case {plain(found['case_id'])} under the scores shown"

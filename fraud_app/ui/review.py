@@ -85,7 +85,7 @@ class ReviewView(View):
         self.param.watch(self._chosen, "sort")
         self.param.watch(self._load, "drawn")
         self.param.watch(self._moved_here, "on_screen")
-        self.case.param.watch(self._case_changed, "case_id")
+        self.case.param.watch(self._case_changed, ["case_id", "shown"])
         self._help = help_card("Keys in the queue", SHORTCUTS)
         self._layout = self._build()
         self._load()
@@ -148,9 +148,12 @@ class ReviewView(View):
             self.case.case_id = frame["case_id"].iloc[row]
 
     def _case_changed(self, event) -> None:
+        # A case opened replaces the queue once its alerts are in, not before with the last case's: the
+        # analyst never sees the wrong case, and the page lays the case out once.
         # Back in the queue, nothing to load again: a decision in the case refreshed the DataStore, which this
         # view follows, so the queue was reloaded then.
-        opened = event.new is not None
+        case = self.case
+        opened = case.case_id is not None and case.shown == case.case_id
         self._list.visible, self._case_slot.visible = not opened, opened
 
     def _moved_here(self, event) -> None:
