@@ -91,3 +91,27 @@ def test_the_overviews_top_tables_and_their_downloads_speak_in_words_and_percent
     assert list(shown.columns) == words and list(saved[0]) == words
     assert shown["Highest probability (%)"].tolist() == pytest.approx((100 * top["top_score"]).round(1).tolist())
     assert [float(r["Highest probability (%)"]) for r in saved] == shown["Highest probability (%)"].tolist()
+
+
+def test_the_data_view_counts_the_database_and_follows_a_change(scored, tmp_path):
+    from fraud_app.application import FraudApp
+    from fraud_app.config import Settings
+    from fraud_app.ui.datastore import DataStore
+    from fraud_app.ui.summary import SummaryView
+
+    app = FraudApp(Settings(home=tmp_path, db=scored))
+    with app.store:
+        data = DataStore(app=app)
+        view = SummaryView(data_store=data)
+        pn.panel(view).get_root()
+        cur = app.store.cursor()
+        (count, cards, fraud), = cur.execute("SELECT count(*), count(DISTINCT customer_id), count(*) FILTER "
+                                             "(WHERE is_fraud) FROM transactions").fetchall()
+        shown = {name: card.value for name, card in view._cards.items()}
+        assert (shown["Transactions"], shown["Customers"], shown["Labelled fraud"]) == (count, cards, fraud)
+        assert shown["Fraud rate"] == pytest.approx(100 * fraud / count)
+        assert "**Period:** 20" in view._span.object and "There is none yet." in view._backups.object
+        loads = len(view._loads.value)
+        app.backup("tester")
+        data.refresh()  # what the Refresh button does: the view on screen reads the database again
+        assert "The newest was taken" in view._backups.object and len(view._loads.value) == loads

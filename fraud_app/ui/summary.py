@@ -14,9 +14,11 @@ from .downloads import csv_download
 from ..jobs import BusyError
 from .jobs import JobStatus
 from .safe import plain
+from .tables import Table
 from .upload import Upload, size_text
 from .view import View
 
+LOAD_COLUMNS = ["import", "finished", "source", "by", "status", "rows", "rejected", "reason"]
 LOAD_WIDTHS = {"import": 85, "finished": 160, "by": 90, "status": 90, "rows": 95, "rejected": 90}
 
 
@@ -34,6 +36,20 @@ class SummaryView(View):
         self._file.param.watch(self._received, ["filename", "refused"])
         self._backup = pn.widgets.Button(name="Back up now", button_type="default", width=130, align="center")
         self._backup.on_click(self._start_backup)
+        self._backups = pn.pane.Markdown(styles={"color": "#555"}, width=520)
+        self._cards = {name: pn.indicators.Number(name=name, value=0, format=fmt, font_size="28pt", title_size="11pt")
+                       for name, fmt in (("Transactions", "{value:,}"), ("Customers", "{value:,}"),
+                                         ("Terminals", "{value:,}"), ("Labelled fraud", "{value:,}"),
+                                         ("Fraud rate", "{value:.2f}%"))}
+        self._span = pn.pane.Markdown()
+        # The source and the reason wrap: Tabulator's textarea formatter escapes the text it shows, as the other
+        # cells' does. The short columns have fixed widths and those two share the rest, so at 1280 px the
+        # reason no longer runs off the side.
+        self._loads = Table(show_index=False, disabled=True, sizing_mode="stretch_width", height=240,
+                            layout="fit_columns", widths=LOAD_WIDTHS,
+                            formatters={"source": {"type": "textarea"}, "reason": {"type": "textarea"}})
+        self.param.watch(self._load, "drawn")
+        self._load()
 
     def _received(self, *_) -> None:
         self._import.disabled = not self._file.filename
@@ -92,47 +108,31 @@ class SummaryView(View):
         self.error = ""
         self.status.watch()
 
-    def _backups(self, version: int) -> pn.viewable.Viewable:
-        s = self.data_store.settings
-        every = (f"every {s.backup_every_hours:g} hours" if s.backup_every_hours else "only when asked")
-        newest = self.data_store.app.newest_backup()
+    # -- loading: the queries in a worker thread, then onto the page ------------------------------------------
+    def _load(self, *_) -> None:
+        self.later(self._fetch, self._show)
+
+    def _fetch(self) -> dict:
+        ds = self.data_store
+        return {"summary": ds.summary(), "loads": ds.imports(), "backup": ds.app.newest_backup()}
+
+    def _show(self, found: dict) -> None:
+        s = found["summary"]
+        for key, value in (("Transactions", s.transactions), ("Customers", s.customers), ("Terminals", s.terminals),
+                           ("Labelled fraud", s.labelled_fraud),
+                           ("Fraud rate", 100 * s.labelled_fraud / s.transactions if s.transactions else 0.0)):
+            self._cards[key].value = value
+        span = f"{s.first:%Y-%m-%d} to {s.last:%Y-%m-%d}" if s.first else "no data yet"
+        self._span.object = f"**Period:** {span} &nbsp; **Volume:** {s.total_amount:,.2f}"
+        self._loads.fill(pd.DataFrame(found["loads"], columns=LOAD_COLUMNS))
+        settings, newest = self.data_store.settings, found["backup"]
+        every = f"every {settings.backup_every_hours:g} hours" if settings.backup_every_hours else "only when asked"
         last = (f"The newest was taken {newest[0]:%Y-%m-%d %H:%M} UTC: {plain(newest[1])}." if newest
                 else "There is none yet.")
-        return pn.pane.Markdown(f"Backups go to {plain(s.backups_path)}, {every}, and are kept "
-                                f"{s.backup_keep_days:g} days. {last}", styles={"color": "#555"}, width=520)
-
-    def _cards(self, version: int) -> pn.viewable.Viewable:
-        s = self.data_store.summary()
-        span = f"{s.first:%Y-%m-%d} to {s.last:%Y-%m-%d}" if s.first else "no data yet"
-        rate = 100 * s.labelled_fraud / s.transactions if s.transactions else 0.0
-        cards = [
-            pn.indicators.Number(name="Transactions", value=s.transactions, format="{value:,}"),
-            pn.indicators.Number(name="Customers", value=s.customers, format="{value:,}"),
-            pn.indicators.Number(name="Terminals", value=s.terminals, format="{value:,}"),
-            pn.indicators.Number(name="Labelled fraud", value=s.labelled_fraud, format="{value:,}"),
-            pn.indicators.Number(name="Fraud rate", value=rate, format="{value:.2f}%"),
-        ]
-        for card in cards:
-            card.font_size = "28pt"
-            card.title_size = "11pt"
-        return pn.Column(pn.FlexBox(*cards, gap="24px"),
-                         pn.pane.Markdown(f"**Period:** {span} &nbsp; **Volume:** {s.total_amount:,.2f}"))
-
-    def _imports(self, version: int) -> pn.viewable.Viewable:
-        frame = pd.DataFrame(self.data_store.imports(),
-                             columns=["import", "finished", "source", "by", "status", "rows", "rejected", "reason"])
-        return pn.Column(
-            pn.Row(pn.pane.Markdown("### Loads"), pn.HSpacer(), csv_download(lambda: frame, "loads.csv", width=130)),
-            # The source and the reason wrap: Tabulator's textarea formatter escapes the text it shows, as the other
-            # cells' does. The short columns have fixed widths and those two share the rest, so at 1280 px the
-            # reason no longer runs off the side.
-            pn.widgets.Tabulator(frame, show_index=False, disabled=True, sizing_mode="stretch_width", height=240,
-                                 layout="fit_columns", widths=LOAD_WIDTHS,
-                                 formatters={"source": {"type": "textarea"}, "reason": {"type": "textarea"}}),
-            sizing_mode="stretch_width")
+        self._backups.object = (f"Backups go to {plain(settings.backups_path)}, {every}, and are kept "
+                                f"{settings.backup_keep_days:g} days. {last}")
 
     def __panel__(self) -> pn.viewable.Viewable:
-        version = self.param.drawn
         limit = size_text(self.data_store.settings.upload_max_bytes)
         return pn.Column(
             pn.pane.Markdown("## Data"),
@@ -141,11 +141,13 @@ class SummaryView(View):
                                     "files: `fraud-app import` on the server). A file with any invalid row is "
                                     "refused whole, with the lines and fields named; new rows are scored at once.",
                                     styles={"color": "#555"}, width=420)),
-            pn.Row(self._backup, pn.bind(self._backups, version)),
+            pn.Row(self._backup, self._backups),
             pn.pane.Markdown(pn.bind(lambda e: f"<span style='color:#c62828'>{plain(e)}</span>" if e else "",
                                      self.param.error)),
             self.status,
-            pn.bind(self._cards, version),
-            pn.bind(self._imports, version),
+            pn.FlexBox(*self._cards.values(), gap="24px"), self._span,
+            pn.Row(pn.pane.Markdown("### Loads"), pn.HSpacer(),
+                   csv_download(lambda: self._loads.value, "loads.csv", width=130)),
+            self._loads.slot,
             sizing_mode="stretch_width",
         )
