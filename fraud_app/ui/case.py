@@ -15,7 +15,7 @@ from .charts import CardChart
 from .decide import KEYS as DECISION_KEYS, WORDS, DecisionBar
 from .keys import help_card
 from .safe import plain
-from .tables import Table, fitted, rows_styled
+from .tables import Table, fitted
 from .view import View
 
 ALERT_COLUMNS = {"transaction_id": "Transaction", "timestamp": "Time", "amount": "Amount",
@@ -26,7 +26,6 @@ STATE = {None: "undecided", "confirmed_fraud": "confirmed fraud", "legitimate": 
 # The short columns' widths (tables.fitted): the reason takes the rest.
 WIDTHS = {"Transaction": 110, "Time": 155, "Amount": 85, "Fraud probability (%)": 100, "Decision so far": 120,
           "Terminal": 90, "Channel": 85}
-CURSOR = "background-color: #dbe7f5; font-weight: 600"  # the alert the keys act on
 SHORTCUTS = {"j / ↓": "next alert", "k / ↑": "previous alert", "x": "tick or untick the alert",
              "c": "confirm fraud (the ticked alerts, or every undecided one)", "l": "mark legitimate",
              "e": "escalate", "t": "take the case", "r": "release it", "Esc": "back to the queue",
@@ -75,7 +74,7 @@ class CasePanel(View):
                                          "Fraud probability (%)": {"type": "money", "precision": 1}})
         self._alerts.on_click(lambda e: self.data_store.investigate(self._alerts.value["Transaction"].iloc[e.row]),
                               column="Transaction")
-        self._alerts.style_rows(self._cursor_rows)
+        self._alerts.style_cursor(lambda: self.cursor)
         self._thread = pn.pane.HTML(sizing_mode="stretch_width", margin=(0, 10))
         self._note = pn.widgets.TextInput(placeholder="add a note to the case", sizing_mode="stretch_width")
         add = pn.widgets.Button(name="Add note", width=110)
@@ -148,11 +147,6 @@ class CasePanel(View):
             return "<i style='color:#607d8b'>No notes yet.</i>"
         return "".join(f"<p style='margin:4px 0'><b>{plain(r.author)}</b> <span style='color:#607d8b'>"
                        f"{r.written_at:%Y-%m-%d %H:%M}</span><br>{plain(r.text)}</p>" for r in notes.itertuples())
-
-    def _cursor_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
-        value = self._alerts.value
-        at = value.index[self.cursor] if 0 <= self.cursor < len(value) else None
-        return rows_styled(frame, frame.index == at, CURSOR)
 
     # -- actions -----------------------------------------------------------------------------------------
     def _me(self) -> str:

@@ -13,7 +13,7 @@ from ..store import card_cases, cases
 from .case import CasePanel, top_reason
 from .downloads import csv_download
 from .keys import help_card
-from .tables import Table, fitted, rows_styled
+from .tables import Table, fitted
 from .view import View
 
 PAGE_SIZE = 25
@@ -33,7 +33,6 @@ HEADER_SORTS = {"Card": "customer_id", "Alerts": "alerts", "Undecided": "undecid
 # The short columns' widths (tables.fitted): the reason takes the rest.
 WIDTHS = {"Card": 80, "Alerts": 70, "Undecided": 100, "Highest probability (%)": 105, "Amount at risk": 110,
           "First alert": 155, "Age (days)": 75, "Held by": 90}
-CURSOR = "background-color: #dbe7f5; font-weight: 600"  # the row the keys act on
 
 
 def cases_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -77,7 +76,7 @@ class ReviewView(View):
                             **fitted(WIDTHS, headerSortStartingDir="desc"))
         self._table.on_sort(self._sorted)
         self._table.on_click(lambda event: self.open(event.row))
-        self._table.style_rows(self._cursor_rows)
+        self._table.style_cursor(lambda: self.cursor)
         self.case = CasePanel(data_store=self.data_store)
         self.dates = self.data_store.period
         self.param.watch(self._filtered, [*FILTERS, "order"])
@@ -134,11 +133,6 @@ class ReviewView(View):
         frame, self.total = found
         self.cursor = min(self.cursor, max(len(frame) - 1, 0))
         self._table.value = frame
-
-    def _cursor_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
-        value = self._table.value
-        at = value.index[self.cursor] if 0 <= self.cursor < len(value) else None
-        return rows_styled(frame, frame.index == at, CURSOR)
 
     # -- moving between the queue and a case -------------------------------------------------------------
     def open(self, row: int) -> None:

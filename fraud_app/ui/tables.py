@@ -8,6 +8,9 @@ import pandas as pd
 import panel as pn
 
 
+CURSOR = "background-color: #dbe7f5; font-weight: 600"  # the row the keys act on
+
+
 def fitted(widths: dict[str, int], **column_defaults) -> dict:
     """Table options that fit a page 1280 px wide: the short columns at fixed `widths`, the others sharing the
     rest, headers wrapping, so no column hides off the side. `column_defaults`: more Tabulator column defaults."""
@@ -57,6 +60,15 @@ class Table:
         self._styles.append(style)
         if self.widget is not None:
             self.widget.style.apply(style, axis=None)
+
+    def style_cursor(self, at: Callable[[], int]) -> None:
+        """The row at position at() of the rows given, outlined as the one the keys act on."""
+        def style(frame: pd.DataFrame) -> pd.DataFrame:
+            value, row = self.value, at()
+            label = value.index[row] if 0 <= row < len(value) else None
+            return rows_styled(frame, frame.index == label, CURSOR)
+
+        self.style_rows(style)
 
     @property
     def value(self) -> pd.DataFrame:
