@@ -30,8 +30,8 @@ from .jobs import Jobs
 from .live import LiveScorer, NoModelError
 from .metrics import Metrics
 from .monitoring import DriftJobs
-from .store import (ALERT_DECISIONS, Store, analytics, audit, card_cases, cases, insert_table, investigate, labels,
-                    models, queries, write_table_file)
+from .store import (ALERT_DECISIONS, Store, analytics, audit, card_cases, cases, insert_table, investigate, journal,
+                    labels, models, queries, write_table_file)
 from .store import tokens as stored_tokens
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,12 @@ class FraudApp:
     def __init__(self, settings: Settings, store: Store | None = None):
         self.settings = settings
         self.store = store or Store(settings.db_path)
+        try:
+            journal.replay(self.store)  # payments a stopped server answered and had not committed
+        except BaseException:
+            if store is None:
+                self.store.close()
+            raise
         self.models_dir: Path = settings.models_root / self.store.database_id
         self.jobs = Jobs()
         self.metrics = Metrics()
@@ -138,12 +144,24 @@ class FraudApp:
         """What `fraud-app status` shows: the database, its transactions, the model in use, the current (or
         last) job, and this process, its uptime and fraud_app's version."""
         self.allow(actor, "view")
+        self._written()
         active = models.active_version(self.store)
         job = self.jobs.current
         return {"database": str(self.store.path.absolute()), "transactions": queries.transaction_count(self.store),
                 "model_version": active["version"] if active else None, "job": job.describe() if job else None,
                 "process": os.getpid(), "uptime_seconds": round(time.monotonic() - self._opened, 1),
                 "version": __version__}
+
+    def _written(self) -> None:
+        """Live scoring answers once a payment is in its journal and stores it a moment later: whatever reads the
+        database in full (a backup, an export, a count) first waits for every payment answered so far."""
+        if self.live is not None:
+            self.live.flush()
+
+    def transaction_count(self) -> int:
+        """Every transaction stored, with every payment answered so far."""
+        self._written()
+        return queries.transaction_count(self.store)
 
     @property
     def needs_setup(self) -> bool:
@@ -302,6 +320,7 @@ class FraudApp:
                      actor: Actor | str | None = None, progress: Progress | None = None) -> dict:
         """Score stored transactions in [start, end] with the model in use; with `out`, write CSV instead."""
         actor = self.allow(actor, "download" if out else "train")  # scoring into the database rewrites decisions
+        self._written()
         return scoring.score_stored(self.store, models_dir=self.models_dir, start=start, end=end, out=out,
                                     label_delay_days=self.settings.label_delay_days, actor=actor, progress=progress)
 
@@ -313,6 +332,7 @@ class FraudApp:
         `source` names the file in the load history (default: its path); a refused file is listed there too."""
         actor = self.allow(actor, "import")
         step = progress or _quiet
+        self._written()  # a payment just scored is stored before the file's ids are checked against the database
         report = importer.import_file(self.store, path, mapping, currency=self.settings.currency,
                                       skip_invalid=skip_invalid, rejects_path=rejects_path, actor=actor,
                                       progress=_part(step, 0, 0.4), source=source)
@@ -335,6 +355,7 @@ class FraudApp:
         if promote:
             self.allow(actor, "promote")
         actor = self.allow(actor, "train")
+        self._written()
         s = self.settings
         result = training.train(self.store, models_dir=self.models_dir, train_start=train_start,
                                 train_end=train_end, delay_days=delay_days, test_days=test_days,
@@ -385,6 +406,7 @@ class FraudApp:
         """A decision on alerts one by one (Investigate, scripts); an alert in a case someone else holds is
         refused. A confirmed fraud becomes known history for live scoring at once."""
         analyst = self.allow(analyst, "decide")
+        self._written()  # an alert answered a moment ago
         version, now = self.case_version(), _now()
 
         def held(cur, ids: list[str]) -> None:
@@ -454,6 +476,7 @@ class FraudApp:
         version = self.case_version()
         if version is None:  # nothing scored yet: no cases
             raise registry.ModelError("nothing is scored yet: train a model and score first")
+        self._written()
         frame = cases.export_rows(self.store, version, status, start, end)
         frame["reasons"] = [scoring.reason_line(json.loads(raw or "[]")) for raw in frame["reasons"]]
         return frame
@@ -468,13 +491,14 @@ class FraudApp:
     def backup(self, actor: Actor | str | None = None, dest: Path | None = None,
                progress: Progress | None = None) -> Path:
         """Back up the database and its model files while scoring goes on (docs/backup.md): a new folder under
-        `dest` (default: the backup folder) holding every transaction committed before the call. After one in
+        `dest` (default: the backup folder) holding every transaction acknowledged before the call. After one in
         the backup folder, the backups there older than the keep days are deleted, never the newest. Returns
         the new folder."""
         actor = self.allow(actor, "backup")
         home = self.settings.backups_path
         folder = Path(dest) if dest is not None else home
         with self._backing_up:
+            self._written()  # every payment acknowledged before the call
             path, _ = backup_folders.take(self.store, self.models_dir, folder, actor=actor, progress=progress)
             if folder.resolve() == home.resolve():  # a copy put elsewhere is the operator's to keep
                 backup_folders.prune(folder, self.store.database_id, self.settings.backup_keep_days)

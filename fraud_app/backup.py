@@ -28,6 +28,7 @@ import duckdb
 from . import __version__
 from .store import LATEST_VERSION, Store, StoreError
 from .store import backup as snapshots
+from .store import journal
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -254,11 +255,12 @@ def restore(folder: Path, target: Path, models_root: Path, *, force: bool = Fals
             models_dir.mkdir(parents=True)
         for relative in models:
             shutil.copyfile(folder / relative, models_dir / Path(relative).name)
-        wal = target.with_name(target.name + ".wal")
-        if target.exists() or wal.exists():
+        wal, answered = target.with_name(target.name + ".wal"), journal.path_of(target)
+        if target.exists() or wal.exists() or answered.exists():
             replaced = target.with_name(f"{target.name}.replaced-{_now():%Y%m%dT%H%M%S}Z")
-            # The old write-ahead log goes with its file: replayed onto the new one it would corrupt it.
-            for old in (target, wal):
+            # The old write-ahead log and journal go with their file: replayed onto the new one, the log would
+            # corrupt it, and the journal would add payments the backup does not hold.
+            for old in (target, wal, answered):
                 if old.exists():
                     aside = replaced.with_name(replaced.name + old.name[len(target.name):])
                     old.rename(aside)

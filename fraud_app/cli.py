@@ -201,9 +201,15 @@ def _file_kind(path: Path) -> str:
 
 
 def _open_store(settings: Settings):
-    from .store import Store
+    from .store import Store, journal
 
-    return Store(settings.db_path)
+    store = Store(settings.db_path)
+    try:
+        journal.replay(store)  # payments a stopped server answered and had not committed
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def _open_app(settings: Settings):

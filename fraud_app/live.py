@@ -7,16 +7,18 @@ import json
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from . import features, registry
 from .detector import Detector
 from .scoring import score_records
-from .store import Store, labels, queries, scores
+from .store import Store, journal, labels, queries, scores
 
 log = logging.getLogger(__name__)
 
@@ -35,57 +37,109 @@ class ConflictError(ValueError):
 
 
 class _GroupWriter:
-    """One thread that commits whatever requests are waiting in a single DuckDB transaction: under load a
-    commit carries many requests, idle it carries one. A request is answered only after its commit. If a
-    group's commit fails, each request is committed again on its own, so one bad request fails alone."""
+    """Two threads. The first appends each request's rows to the journal (store/journal.py), flushed to disk, and
+    then acknowledges the request: an answer waits for that (well under a millisecond), not for a database commit,
+    whose time grows several-fold on a busy machine. The second commits what was acknowledged to DuckDB, the
+    requests of up to `every` seconds together, and passes their ids to `stored`. A group the database refuses
+    is committed request by request; a request refused alone is set aside in a file beside the journal and
+    logged, so nothing acknowledged is lost. The journal is emptied whenever the database holds all of it."""
 
-    def __init__(self, store: Store, most: int = 512):
-        self.store, self.most = store, most
-        self._queue: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="fraud-app-writer", daemon=True)
-        self._thread.start()
+    def __init__(self, store: Store, stored: Callable[[list[str]], None] = lambda ids: None,
+                 every: float = 0.2, most: int = 512):
+        self.store, self.stored, self.every, self.most = store, stored, every, most
+        self.journal = journal.Journal(journal.path_of(store.path))
+        self._incoming: queue.Queue = queue.Queue()  # (transactions, scored, acknowledgement), or None: close
+        self._acked: queue.Queue = queue.Queue()  # acknowledged requests, flush() events, or None: close
+        self._threads = [threading.Thread(target=run, name=f"fraud-app-{name}", daemon=True)
+                         for name, run in (("journal", self._journal_loop), ("writer", self._store_loop))]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, transactions: list[tuple], scored: list[tuple]) -> Future:
+        """The future is done once the rows are durable (in the journal)."""
         done: Future = Future()
-        self._queue.put((transactions, scored, done))
+        self._incoming.put((transactions, scored, done))
         return done
 
-    def close(self, timeout: float | None = None) -> None:
-        """Commit every request already submitted, then stop the thread."""
-        self._queue.put(None)
-        self._thread.join(timeout)
+    def flush(self, timeout: float | None = None) -> None:
+        """Return once the database holds every request acknowledged before this call."""
+        done = threading.Event()
+        self._acked.put(done)
+        done.wait(timeout)
 
-    def _run(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
+        """Journal and store every request already submitted, then stop the threads."""
+        self._incoming.put(None)
+        for thread in self._threads:
+            thread.join(timeout)
+        self.journal.close()
+
+    def _journal_loop(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            batch = [self._incoming.get()]
             while len(batch) < self.most and batch[-1] is not None:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._incoming.get_nowait())
                 except queue.Empty:
                     break
             closing = batch[-1] is None
             if closing:
                 batch.pop()
+            lines = []
+            for request in list(batch):
+                try:
+                    lines.append(journal.encode(request[0], request[1]))
+                except (TypeError, ValueError) as exc:  # a value JSON cannot hold: this request fails alone
+                    request[2].set_exception(exc)
+                    batch.remove(request)
+            if batch:
+                try:
+                    self.journal.append(lines)
+                except OSError as exc:
+                    log.error("the journal %s refused %d scored requests: %s", self.journal.path, len(batch), exc)
+                    for *_, done in batch:
+                        done.set_exception(exc)
+                else:
+                    self._acked.put(batch)  # first: a flush() asked after an acknowledgement waits for its rows
+                    for *_, done in batch:
+                        done.set_result(None)
+            if closing:
+                self._acked.put(None)
+                return
+
+    def _store_loop(self) -> None:
+        while True:
+            items = [self._acked.get()]
+            until, count = time.monotonic() + self.every, len(items[0]) if isinstance(items[0], list) else 0
+            while isinstance(items[-1], list) and count < self.most:
+                try:
+                    items.append(self._acked.get(timeout=max(0.0, until - time.monotonic())))
+                except queue.Empty:
+                    break
+                count += len(items[-1]) if isinstance(items[-1], list) else 0
+            batch = [request for item in items if isinstance(item, list) for request in item]
             if batch:
                 self.commit(batch)
-            if closing:
+                self.journal.done(len(batch))
+                self.stored([row[0] for request in batch for row in request[0]])
+            for item in items:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if items[-1] is None:
                 return
 
     def commit(self, batch: list[tuple[list[tuple], list[tuple], Future]]) -> None:
-        """Commit the batch's requests together; if that fails, each alone, so only a bad one fails."""
+        """Commit the batch's requests together; if that fails, each alone, so only a bad one is set aside."""
         try:
             scores.insert_scored(self.store, [row for b in batch for row in b[0]], [row for b in batch for row in b[1]])
-        except BaseException as exc:
+        except Exception as exc:
             if len(batch) > 1:
                 log.warning("writing %d scored requests together failed (%s); writing each alone", len(batch), exc)
                 for request in batch:
                     self.commit([request])
                 return
-            log.error("writing a scored request failed: %s", exc)
-            batch[0][2].set_exception(exc)
-        else:
-            for *_, done in batch:
-                done.set_result(None)
+            kept = journal.set_aside(self.journal.path, journal.encode(batch[0][0], batch[0][1]))
+            log.error("the database refused an acknowledged scored request (%s); it is kept in %s", exc, kept)
 
 
 _U64 = (1 << 64) - 1
@@ -160,12 +214,24 @@ class LiveScorer:
         self.detector: Detector | None = None
         self._pending: dict[str, tuple[tuple, dict, Future]] = {}
         self._seen = _SeenIds(queries.transaction_ids(store))
-        self._writer = _GroupWriter(store)
+        self._writer = _GroupWriter(store, self._stored)
         self.reload_model()
 
     def close(self, timeout: float | None = None) -> None:
         """Stop taking payments and wait until every accepted one is written."""
         self._writer.close(timeout)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Return once the database holds every payment acknowledged so far (they reach it within a fraction of
+        a second anyway): for reading them back at once, as a backup or an export does."""
+        if self._pending:  # else the database holds them all already: nothing to wait for
+            self._writer.flush(timeout)
+
+    def _stored(self, ids: list[str]) -> None:
+        # From the writer's thread, without the lock, which begin() may hold while it waits for this thread:
+        # one pop each is atomic, and begin() reads with get().
+        for transaction_id in ids:
+            self._pending.pop(transaction_id, None)
 
     def reload_model(self) -> str | None:
         """Pick up the version in use (after a promote or rollback). None if there is none."""
@@ -187,6 +253,7 @@ class LiveScorer:
                     write.result()  # accepted payments must be in the database before it is read
                 except BaseException:
                     pass  # finish() reports it, and its payment was never stored
+            self._writer.flush()
             self.engine = features.load_online(self.store, self.label_delay_days)
             self._seen = _SeenIds(queries.transaction_ids(self.store))
 
@@ -209,7 +276,8 @@ class LiveScorer:
         with self._lock:
             if self.detector is None:
                 raise NoModelError("no model in use yet: train one first")
-            waiting = {i: self._pending[i] for i in ids if i in self._pending}
+            # Pending until the database holds it, which may be after its answer (see _GroupWriter).
+            waiting = {i: w for i in ids if (w := self._pending.get(i)) is not None}
             known, stored = scores.stored_results(self.store, [i for i in ids if i not in waiting and i in self._seen])
             for i, record in enumerate(records):
                 tid = record["transaction_id"]
@@ -250,12 +318,11 @@ class LiveScorer:
 
     def finish(self, job: _Job) -> list[dict]:
         """After job.writes are done: the results, or the write's error (and the history is put right)."""
-        if job.ticket is not None:
-            with self._lock:
+        if job.ticket is not None and job.ticket.exception() is not None:
+            with self._lock:  # never stored: out of the pending ones and the history
                 for record in job.fresh:
                     self._pending.pop(record["transaction_id"], None)
-                if job.ticket.exception() is not None:
-                    self._forget(job.fresh)
+                self._forget(job.fresh)
         for write in job.writes:
             if write.exception() is not None:
                 raise write.exception()
@@ -270,6 +337,8 @@ class LiveScorer:
         """Record a label now; a fraud label becomes history for features from this moment. False if the
         transaction is unknown."""
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        if transaction_id in self._pending:  # answered a moment ago: the label needs its row
+            self._writer.flush()
         with self._lock:
             found = labels.record_label(self.store, transaction_id, is_fraud, source, actor, now)
             if found is None:

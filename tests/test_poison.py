@@ -1,5 +1,5 @@
-"""A bad request never fails another client's: concurrent requests share a group commit, and one that the
-database refuses must fail alone."""
+"""A bad request never fails another client's: it is refused alone, before any answer. Concurrent requests share
+a commit; one the database refuses after its answer is set aside, never dropped, and the rest are stored."""
 import datetime as dt
 import json
 import threading
@@ -10,10 +10,12 @@ import requests
 
 from conftest import Server, app_of, copy_of, count
 from fraud_app.live import _GroupWriter
+from fraud_app.store import journal
 
 
-def test_a_refused_group_commit_is_retried_request_by_request(trained, tmp_path):
+def test_a_refused_group_commit_is_retried_request_by_request_and_a_refused_request_is_kept(trained, tmp_path):
     app = app_of(trained, tmp_path)
+    writer = _GroupWriter(app.store)
     try:
         stored = app.store.cursor().execute("SELECT transaction_id FROM transactions LIMIT 1").fetchone()[0]
         before = count(app.store)
@@ -24,12 +26,13 @@ def test_a_refused_group_commit_is_retried_request_by_request(trained, tmp_path)
             transaction = (tid, paid, "C1", "T1", 10.0 + i, "EUR", None, None, None)
             score = (tid, "v1", 0.1, 10, "low", "approve", "[]", paid)
             batch.append(([transaction], [score], Future()))
-        _GroupWriter(app.store).commit(batch)
-        outcomes = [done.exception(timeout=60) for *_, done in batch]
-        assert [o is None for o in outcomes] == [True, True, True, False, True, True]
-        assert "duplicate key" in str(outcomes[3]).lower()
+        writer.commit(batch)
         assert count(app.store) == before + 5
+        kept = journal.path_of(app.store.path).with_suffix(".journal.refused")
+        lines = kept.read_bytes().splitlines(keepends=True)
+        assert [journal.decode(line) for line in lines] == [(batch[3][0], batch[3][1])]  # as acknowledged
     finally:
+        writer.close()
         app.close()
 
 

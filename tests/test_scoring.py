@@ -8,6 +8,7 @@ from conftest import app_of, count
 from fraud_app.features import FEATURE_NAMES
 from fraud_app.importer import FieldError, parse_record
 from fraud_app.live import ConflictError
+from fraud_app.store import journal
 
 
 def utcnow() -> dt.datetime:
@@ -33,16 +34,23 @@ def live(app):
     return app.store, app.live
 
 
-def test_scores_and_stores_before_returning(live):
+def stored(scorer, table: str = "transactions") -> int:
+    scorer.flush()  # an answered payment reaches the database a moment after its journal (store/journal.py)
+    return count(scorer.store, table)
+
+
+def test_scores_and_journals_before_returning_then_stores(live):
     store, scorer = live
-    before = count(store)
+    before = stored(scorer)
     [result] = scorer.score([record(1)])
+    # Durable on return: in the journal, or already in the database (which holds it before the journal empties).
+    assert b'"live-1"' in journal.path_of(store.path).read_bytes() or count(store) == before + 1
     assert set(result) == {"transaction_id", "fraud_probability", "risk_score", "risk_level", "decision", "reasons",
                            "model_version", "scored_at"}
     assert 0 <= result["fraud_probability"] <= 1 and 0 <= result["risk_score"] <= 99
     assert result["model_version"] == "v1" and len(result["reasons"]) == 3
     assert all(r["feature"] in FEATURE_NAMES and r["text"] for r in result["reasons"])
-    assert count(store) == before + 1
+    assert stored(scorer) == before + 1
     row = store.cursor().execute("SELECT country, currency, fraud_probability FROM transactions JOIN scores "
                                  "USING (transaction_id) WHERE transaction_id = 'live-1'").fetchall()
     assert row == [("PT", "EUR", result["fraud_probability"])]
@@ -51,22 +59,22 @@ def test_scores_and_stores_before_returning(live):
 def test_posting_again_returns_the_stored_result_and_stores_nothing(live):
     store, scorer = live
     first = scorer.score([record(2)])[0]
-    n, s = count(store), count(store, "scores")
+    n, s = stored(scorer), stored(scorer, "scores")
     assert scorer.score([record(2)]) == [first]
-    assert (count(store), count(store, "scores")) == (n, s)
+    assert (stored(scorer), stored(scorer, "scores")) == (n, s)
 
 
 def test_a_stored_id_with_other_content_or_twice_in_a_batch_is_a_conflict(live):
     store, scorer = live
     first = scorer.score([record(2)])[0]
-    n = count(store)
+    n = stored(scorer)
     with pytest.raises(ConflictError) as caught:
         scorer.score([record(5), record(2, amount=999.0)])
     assert caught.value.index == 1 and caught.value.stored == first
     with pytest.raises(ConflictError) as caught:
         scorer.score([record(3), record(3)])
     assert caught.value.index == 1 and caught.value.transaction_id == "live-3"
-    assert count(store) == n  # a refused request stores nothing, not even its good items
+    assert stored(scorer) == n  # a refused request stores nothing, not even its good items
 
 
 def test_each_payment_is_history_for_the_next(live):
@@ -89,7 +97,7 @@ def test_a_fraud_label_counts_from_when_it_is_recorded(live):
     row = store.cursor().execute("SELECT is_fraud, label_time FROM transactions WHERE transaction_id = 'live-20'")
     is_fraud, label_time = row.fetchall()[0]
     assert is_fraud is True and abs(label_time - utcnow()) < dt.timedelta(minutes=1)
-    assert count(store, "labels") == 1
+    assert stored(scorer, "labels") == 1
     assert store.cursor().execute("SELECT action, entity_id, new_value, note FROM audit_log "
                                   "WHERE action = 'label'").fetchall() == [("label", "live-20", "true", "chargeback")]
     # The label is known from now on: a payment now at that terminal sees it, one in June does not.
@@ -129,14 +137,14 @@ def test_unknown_fields_are_ignored_and_not_stored():
 
 def test_a_stored_but_unscored_transaction_is_scored_as_posted_and_not_stored_again(live):
     store, scorer = live
-    n, s = count(store), count(store, "scores")
+    n, s = stored(scorer), stored(scorer, "scores")
     existing = store.cursor().execute("SELECT transaction_id, timestamp, customer_id, terminal_id, amount "
                                       "FROM transactions LIMIT 1").fetchall()[0]
     posted = parse_record(dict(zip(("transaction_id", "timestamp", "customer_id", "terminal_id", "amount"),
                                    (existing[0], existing[1].isoformat(), *existing[2:]))), "EUR")
     [result] = scorer.score([posted])
     assert result["transaction_id"] == existing[0] and len(result["reasons"]) == 3
-    assert (count(store), count(store, "scores")) == (n, s)
+    assert (stored(scorer), stored(scorer, "scores")) == (n, s)
 
 
 def test_a_review_decision_reaches_live_history_at_once(app, live):
