@@ -498,8 +498,8 @@ class FraudApp:
         home = self.settings.backups_path
         folder = Path(dest) if dest is not None else home
         with self._backing_up:
-            self._written()  # every payment acknowledged before the call
-            path, _ = backup_folders.take(self.store, self.models_dir, folder, actor=actor, progress=progress)
+            path, _ = backup_folders.take(self.store, self.models_dir, folder, actor=actor, progress=progress,
+                                          written=self._written)  # and every payment answered before it began
             if folder.resolve() == home.resolve():  # a copy put elsewhere is the operator's to keep
                 backup_folders.prune(folder, self.store.database_id, self.settings.backup_keep_days)
         return path

@@ -81,13 +81,16 @@ def _model_file(models_dir: Path, name: str) -> Path | None:
 
 
 def take(store: Store, models_dir: Path, dest: Path, *, actor: str | None = None,
-         progress: Progress | None = None) -> tuple[Path, dict]:
+         progress: Progress | None = None, written: Callable[[], None] | None = None) -> tuple[Path, dict]:
     """Back up the database and its model files into a new folder under `dest`. Returns the folder and its
-    manifest. Every transaction committed before this is called is in it."""
+    manifest. Every transaction committed before this is called is in it; so is every one `written()` commits,
+    called once the start time (the manifest's created_at) is taken: live scoring's answered payments."""
     step = progress or _quiet
     dest = Path(dest)
     database_id = store.database_id
     started = _now()
+    if written is not None:
+        written()
     name = f"{store.path.stem}-{started:%Y%m%dT%H%M%S}Z"
     partial = dest / f"{PARTIAL}{database_id}-{name}"
     try:

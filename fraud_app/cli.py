@@ -493,7 +493,12 @@ def cmd_serve(args, settings: Settings) -> int:
     app.start()
     from .ui.app import serve
 
-    serve(app, show=not args.no_show)
+    try:
+        serve(app, show=not args.no_show)
+    except KeyboardInterrupt:  # Ctrl-C: a stop like any other
+        pass
+    finally:
+        app.close()  # what live scoring answered is committed, and the database let go
     return 0
 
 

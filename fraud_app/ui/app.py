@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
 import sys
 import warnings
 from functools import partial
@@ -162,6 +163,8 @@ def serve(app: FraudApp, show: bool = True) -> None:
     # sessions' worker threads and the database writer run Python: 1 ms keeps those waits short.
     sys.setswitchinterval(0.001)
     server.start()
+    if hasattr(signal, "SIGTERM"):  # a service manager's stop: the loop ends, and the caller closes the app
+        signal.signal(signal.SIGTERM, lambda *_: server.io_loop.asyncio_loop.call_soon_threadsafe(server.io_loop.stop))
     server.io_loop.add_callback(app.metrics.watch_loop)
     app.heap.settled()  # the app as started lives on
     try:
