@@ -421,3 +421,21 @@ def test_a_queue_click_opens_investigate_with_every_card_score_shown_and_no_boke
         printed = srv.stop()
     assert "reference already known" not in printed
     assert errors == []
+
+
+def test_the_queue_pager_changes_its_text_in_place(app, store):
+    # A new pane at every page would make Bokeh walk the whole page's models again; the one pane's text changes.
+    view = ReviewView(data_store=DataStore(app=app))
+    root = pn.panel(view).get_root()
+    view.dates = view.data_store.bounds
+    pages = -(-view.total // 25)
+    assert pages > 1
+
+    def pager() -> list:
+        return [m for m in root.references() if str(getattr(m, "text", "")).find(" · ") > 0
+                and "Page " in str(m.text)]
+
+    [before] = pager()
+    view.key("n")
+    [after] = pager()
+    assert after is before and f"Page 2 of {pages:,}" in after.text

@@ -196,14 +196,15 @@ class ReviewView(View):
         prev.on_click(lambda e: self.key("p"))
         nxt.on_click(lambda e: self.key("n"))
 
-        def label(page: int, total: int) -> pn.pane.Markdown:
+        def label(page: int, total: int) -> str:
             if total < 0:
-                return pn.pane.Markdown("Counting the cases…", margin=(8, 10))
+                return "Counting the cases…"
             pages = max(1, -(-total // PAGE_SIZE))
-            return pn.pane.Markdown(f"Page {page} of {pages:,} · {total:,} case{'' if total == 1 else 's'}",
-                                    margin=(8, 10))
+            return f"Page {page} of {pages:,} · {total:,} case{'' if total == 1 else 's'}"
 
-        return pn.Row(prev, pn.bind(label, self.param.page, self.param.total), nxt)
+        # One pane whose text changes: a bound function in the row would put a new pane there at every page,
+        # and Bokeh walks the whole page's models again whenever a layout's children change.
+        return pn.Row(prev, pn.pane.Markdown(pn.bind(label, self.param.page, self.param.total), margin=(8, 10)), nxt)
 
     def _build(self) -> pn.viewable.Viewable:
         bounds = self.data_store.bounds or (None, None)

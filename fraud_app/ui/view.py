@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import panel as pn
 import param
+from panel.io.document import hold
 from panel.viewable import Viewer
 
 from .datastore import DataStore
@@ -57,16 +58,18 @@ class View(Viewer):
         def shown(found: Any) -> None:
             if asked != self._asked[lane]:
                 return
-            if self._filled:
-                show(found)
-                return
-            self._filled = True
-            # Each table or plot added to the page makes Bokeh walk every model of the page again: for the first
-            # results, which make the view's tables, once at the end rather than once for each. Not for later ones:
-            # a held walk is done at the end whether or not anything was added, a tenth of a second or more on
-            # the event loop the other pages and the REST API share.
-            with doc.models.freeze():
-                show(found)
+            # The results' changes go to the browser together, as one message, not one for each property.
+            with hold(doc):
+                if self._filled:
+                    show(found)
+                    return
+                self._filled = True
+                # Each table or plot added to the page makes Bokeh walk every model of the page again: for the
+                # first results, which make the view's tables, once at the end rather than once for each. Not for
+                # later ones: a held walk is done at the end whether or not anything was added, a tenth of a
+                # second or more on the event loop the other pages and the REST API share.
+                with doc.models.freeze():
+                    show(found)
 
         async def run() -> None:
             found = await asyncio.to_thread(fetch)
