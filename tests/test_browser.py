@@ -46,6 +46,16 @@ def shot(page, name: str) -> None:
     page.set_viewport_size({"width": 1400, "height": 900})
 
 
+def test_investigate_is_built_out_of_sight_once_the_page_is_ready(app, page):
+    page.goto(app.url)
+    page.get_by_text("Cards with the most alerts").first.wait_for(timeout=60_000)
+    hint = page.get_by_text("Type a transaction id above").first
+    hint.wait_for(state="attached", timeout=60_000)  # on the page before anyone opens Investigate
+    assert not hint.is_visible() and page.get_by_text("Cards with the most alerts").first.is_visible()
+    page.get_by_role("button", name="Investigate").click()
+    hint.wait_for(state="visible", timeout=60_000)
+
+
 def test_every_view_loads_with_no_console_errors(app, watched):
     page, errors = watched
     page.goto(app.url)

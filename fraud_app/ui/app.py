@@ -63,16 +63,21 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
     page = pn.Column(sizing_mode="stretch_width")
     built: dict[str, tuple[pn.viewable.Viewer, pn.viewable.Viewable]] = {}
 
+    def build(name: str, visible: bool) -> None:
+        if name not in built:
+            view = VIEWS[name](data_store=data, on_screen=visible)
+            shown = pn.panel(view)
+            shown.visible = visible  # before it joins the page: the browser gets it as it is then
+            built[name] = view, shown
+            page.append(shown)
+            _settle(app)
+
     def show(name: str) -> None:
         # Each view is built on its first visit and then kept on the page, hidden while another is shown:
         # going back to it sends one property, where putting it back would render all its plots again on
         # the server's one event loop, which the REST API shares. Views out of sight skip redrawing until
         # shown again (ui/view.py).
-        if name not in built:
-            view = VIEWS[name](data_store=data)
-            built[name] = view, pn.panel(view)
-            page.append(built[name][1])
-            _settle(app)
+        build(name, True)
         for other, (view, shown) in built.items():
             view.on_screen = other == name
             shown.visible = other == name
@@ -90,6 +95,10 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
     data.param.watch(lambda event: event.new and setattr(nav, "value", "Investigate"), "focus", precedence=1)
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:  # served
         pn.state.onload(app.heap.settled)
+        # Investigate is built out of sight soon after the page is ready, while the analyst looks at the first
+        # view: building it and its four plots on the first transaction opened made that wait the longest.
+        doc = pn.state.curdoc
+        pn.state.onload(lambda: doc.add_timeout_callback(partial(build, "Investigate", False), 500))
         # Bound now: under `panel serve` this module's globals are gone by the time a session ends.
         closed = partial(app.heap.page_closed, IOLoop.current())
         pn.state.on_session_destroyed(lambda context: closed())
