@@ -156,7 +156,7 @@ class FraudApp:
         """Live scoring answers once a payment is in its journal and stores it a moment later: whatever reads the
         database in full (a backup, an export, a count) first waits for every payment answered so far."""
         if self.live is not None:
-            self.live.flush()
+            self.live.flush(timeout=60)
 
     def transaction_count(self) -> int:
         """Every transaction stored, with every payment answered so far."""

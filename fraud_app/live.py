@@ -1,5 +1,6 @@
 """Live scoring: new transactions as they arrive (the REST API), featurised from in-memory history, scored
-with the model in use, and committed before the caller replies."""
+with the model in use, and written durably (the journal) before the caller replies; the database has them a
+moment later."""
 from __future__ import annotations
 
 import datetime as dt
@@ -61,11 +62,12 @@ class _GroupWriter:
         self._incoming.put((transactions, scored, done))
         return done
 
-    def flush(self, timeout: float | None = None) -> None:
-        """Return once the database holds every request acknowledged before this call."""
+    def flush(self, timeout: float | None = None) -> bool:
+        """Return once the database holds every request acknowledged before this call; False if that took
+        longer than `timeout`."""
         done = threading.Event()
         self._acked.put(done)
-        done.wait(timeout)
+        return done.wait(timeout)
 
     def close(self, timeout: float | None = None) -> None:
         """Journal and store every request already submitted, then stop the threads."""
@@ -138,7 +140,13 @@ class _GroupWriter:
                 for request in batch:
                     self.commit([request])
                 return
-            kept = journal.set_aside(self.journal.path, journal.encode(batch[0][0], batch[0][1]))
+            line = journal.encode(batch[0][0], batch[0][1])
+            try:
+                kept = journal.set_aside(self.journal.path, line)
+            except OSError as failed:  # the disk too: the log keeps it
+                log.error("the database refused an acknowledged scored request (%s), and it could not be set "
+                          "aside (%s): %s", exc, failed, line.decode())
+                return
             log.error("the database refused an acknowledged scored request (%s); it is kept in %s", exc, kept)
 
 
@@ -224,8 +232,9 @@ class LiveScorer:
     def flush(self, timeout: float | None = None) -> None:
         """Return once the database holds every payment acknowledged so far (they reach it within a fraction of
         a second anyway): for reading them back at once, as a backup or an export does."""
-        if self._pending:  # else the database holds them all already: nothing to wait for
-            self._writer.flush(timeout)
+        if self._pending and not self._writer.flush(timeout):  # else the database holds them all already
+            log.warning("answered payments are not all in the database after %s s; they stay in the journal",
+                        timeout)
 
     def _stored(self, ids: list[str]) -> None:
         # From the writer's thread, without the lock, which begin() may hold while it waits for this thread:
