@@ -56,9 +56,9 @@ class _GroupWriter:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, transactions: list[tuple], scored: list[tuple]) -> Future:
-        """The future is done once the rows are durable (in the journal)."""
-        done: Future = Future()
+    def submit(self, transactions: list[tuple], scored: list[tuple], done: Future | None = None) -> Future:
+        """The future (`done`, or a new one) is done once the rows are durable (in the journal)."""
+        done = done or Future()
         self._incoming.put((transactions, scored, done))
         return done
 
@@ -308,10 +308,12 @@ class LiveScorer:
                 except BaseException:
                     self._forget(fresh)
                     raise
-                ticket = self._writer.submit([_content(r) for r in fresh],
-                                             [_score_row(results[r["transaction_id"]]) for r in fresh])
+                # Pending before it is submitted: the writer drops an id from it once the database holds it.
+                ticket = Future()
                 self._pending.update({r["transaction_id"]: (_content(r), results[r["transaction_id"]], ticket)
                                       for r in fresh})
+                self._writer.submit([_content(r) for r in fresh],
+                                    [_score_row(results[r["transaction_id"]]) for r in fresh], ticket)
                 for i in results:
                     self._seen.add(i)
             answers = {i: _stored_result(row) for i, row in stored.items()}

@@ -61,9 +61,10 @@ class Journal:
     def append(self, lines: list[bytes]) -> None:
         """Durable when this returns. A failed write is cut off again, so no half line stays between whole ones."""
         with self._lock:
-            size = os.fstat(self._fd).st_size
+            size, data = os.fstat(self._fd).st_size, b"".join(lines)
             try:
-                os.write(self._fd, b"".join(lines))  # O_APPEND: one call (a full disk fails it)
+                if os.write(self._fd, data) != len(data):  # O_APPEND: one call; short only on a full disk
+                    raise OSError(f"no room for {len(data)} bytes in {self.path}")
                 os.fdatasync(self._fd)
             except OSError:
                 try:
@@ -78,8 +79,11 @@ class Journal:
         with self._lock:
             self.stored += lines
             if self.stored == self.written:
-                os.ftruncate(self._fd, 0)
-                os.fdatasync(self._fd)
+                try:
+                    os.ftruncate(self._fd, 0)
+                    os.fdatasync(self._fd)
+                except OSError as exc:  # it stays as it is: the next open skips what the database holds
+                    log.warning("the journal %s could not be emptied: %s", self.path, exc)
 
     def close(self) -> None:
         """Removed if the database holds every line; else kept for the next open to replay."""
