@@ -144,10 +144,9 @@ class FraudApp:
         """What `fraud-app status` shows: the database, its transactions, the model in use, the current (or
         last) job, and this process, its uptime and fraud_app's version."""
         self.allow(actor, "view")
-        self._written()
         active = models.active_version(self.store)
         job = self.jobs.current
-        return {"database": str(self.store.path.absolute()), "transactions": queries.transaction_count(self.store),
+        return {"database": str(self.store.path.absolute()), "transactions": self.transaction_count(),
                 "model_version": active["version"] if active else None, "job": job.describe() if job else None,
                 "process": os.getpid(), "uptime_seconds": round(time.monotonic() - self._opened, 1),
                 "version": __version__}
