@@ -49,6 +49,7 @@ Fast._resources = {**Fast._resources, "font": {}}
 warnings.filterwarnings("ignore", message="reference already known", category=BokehUserWarning)
 
 
+HIDDEN, SHOWN = {"display": "none"}, {"display": ""}  # "" takes the style away
 VIEWS = {"Overview": OverviewView, "Review queue": ReviewView, "Investigate": InvestigateView,
          "Model": ModelView, "Monitoring": MonitoringView, "Data": SummaryView}
 
@@ -60,16 +61,17 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
     nav = pn.widgets.RadioButtonGroup(options=list(VIEWS), value="Overview" if data.model_version else "Data",
                                       orientation="vertical",
                                       button_type="primary", button_style="outline", sizing_mode="stretch_width")
-    page = pn.Column(sizing_mode="stretch_width")
-    built: dict[str, tuple[pn.viewable.Viewer, pn.viewable.Viewable]] = {}
+    # Each view has a root of its own on the page, hidden with a style rather than Bokeh's `visible`: the browser
+    # lays out again only the root that changed. With the views in one root, each move between views made it
+    # measure every view (hidden ones too), 150 to 350 ms of the browser's time for each view opened.
+    slots = {name: pn.Column(sizing_mode="stretch_width", margin=(16, 0), styles=HIDDEN) for name in VIEWS}
+    built: dict[str, pn.viewable.Viewer] = {}
 
     def build(name: str, visible: bool) -> None:
         if name not in built:
-            view = VIEWS[name](data_store=data, on_screen=visible)
-            shown = pn.panel(view)
-            shown.visible = visible  # before it joins the page: the browser gets it as it is then
-            built[name] = view, shown
-            page.append(shown)
+            built[name] = VIEWS[name](data_store=data, on_screen=visible)
+            slots[name].styles = SHOWN if visible else HIDDEN  # before it is filled: the browser gets it as it is then
+            slots[name].objects = [pn.panel(built[name])]
             _settle(app)
 
     def show(name: str) -> None:
@@ -78,12 +80,12 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
         # the server's one event loop, which the REST API shares. Views out of sight skip redrawing until
         # shown again (ui/view.py).
         build(name, True)
-        for other, (view, shown) in built.items():
+        for other, view in built.items():
             view.on_screen = other == name
-            shown.visible = other == name
+            slots[other].styles = SHOWN if other == name else HIDDEN
 
     def key(pressed: str) -> None:  # a shortcut goes to the view on screen, if it takes keys
-        view = built[nav.value][0] if nav.value in built else None
+        view = built.get(nav.value)
         if pressed in getattr(view, "KEYS", ()):
             view.key(pressed)
 
@@ -110,13 +112,16 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
                  pn.pane.Markdown(f"<small>Database<br><code>{plain(app.store.path)}</code></small>"),
                  *_signed_in(data),
                  *_quit(quit), keys],
-        main=[page],
+        main=list(slots.values()),
         accent="#1f5fa8",
         font=SYSTEM_FONT,
         sidebar_width=220,
         # Panel's busy spinner follows every session's events at once: with ten analysts each event sent a
         # change to all ten pages, a good part of the server's work.
         busy_indicator=None,
+        # The views' roots as they are, without a card or a margin each: the hidden ones take no room.
+        main_layout=None,
+        raw_css=[".main .card-margin { margin: 0; }"],
     )
 
 
