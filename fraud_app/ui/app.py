@@ -63,7 +63,7 @@ def create_app(app: FraudApp, quit: Callable[[], None] | None = None) -> pn.temp
                                       button_type="primary", button_style="outline", sizing_mode="stretch_width")
     # Each view has a root of its own on the page, hidden with a style rather than Bokeh's `visible`: the browser
     # lays out again only the root that changed. With the views in one root, each move between views made it
-    # measure every view (hidden ones too), 150 to 350 ms of the browser's time for each view opened.
+    # measure every view (hidden ones too), 130 to 340 ms of the browser's time for each view opened.
     slots = {name: pn.Column(sizing_mode="stretch_width", margin=(16, 0), styles=HIDDEN) for name in VIEWS}
     built: dict[str, pn.viewable.Viewer] = {}
 
