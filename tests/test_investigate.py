@@ -23,7 +23,7 @@ from fraud_app.ui import investigate as view_module
 from fraud_app.ui.datastore import DataStore
 from fraud_app.ui.charts import AllChart, ReasonsChart, bin_scores
 from fraud_app.ui.investigate import InvestigateView
-from fraud_app.ui.review import ReviewView
+from fraud_app.ui.review import PAGE_SIZE as QUEUE_PAGE, ReviewView
 
 
 @pytest.fixture(scope="module")
@@ -428,7 +428,7 @@ def test_the_queue_pager_changes_its_text_in_place(app, store):
     view = ReviewView(data_store=DataStore(app=app))
     root = pn.panel(view).get_root()
     view.dates = view.data_store.bounds
-    pages = -(-view.total // 25)
+    pages = -(-view.total // QUEUE_PAGE)
     assert pages > 1
 
     def pager() -> list:
