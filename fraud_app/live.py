@@ -18,6 +18,7 @@ import numpy as np
 
 from . import features, registry
 from .detector import Detector
+from .priority import JOURNAL_THREAD
 from .scoring import score_records
 from .store import Store, journal, labels, queries, scores
 
@@ -51,8 +52,8 @@ class _GroupWriter:
         self.journal = journal.Journal(journal.path_of(store.path))
         self._incoming: queue.Queue = queue.Queue()  # (transactions, scored, acknowledgement), or None: close
         self._acked: queue.Queue = queue.Queue()  # acknowledged requests, flush() events, or None: close
-        self._threads = [threading.Thread(target=run, name=f"fraud-app-{name}", daemon=True)
-                         for name, run in (("journal", self._journal_loop), ("writer", self._store_loop))]
+        self._threads = [threading.Thread(target=run, name=name, daemon=True)
+                         for name, run in ((JOURNAL_THREAD, self._journal_loop), ("fraud-app-writer", self._store_loop))]
         for thread in self._threads:
             thread.start()
 

@@ -14,12 +14,13 @@ from urllib.parse import urlsplit
 import panel as pn
 from bokeh.util.warnings import BokehUserWarning
 from panel.theme.fast import Fast
-from tornado.ioloop import IOLoop
+from tornado.ioloop import IOLoop, PeriodicCallback
 
 from fraud_app.access import Actor
 from fraud_app.application import FraudApp, served_app
 from fraud_app.config import Settings
 from fraud_app.guard import server_limits
+from fraud_app.priority import lower_background
 from fraud_app.ui.datastore import DataStore
 from fraud_app.ui.investigate import InvestigateView
 from fraud_app.ui.model import ModelView
@@ -180,6 +181,9 @@ def serve(app: FraudApp, show: bool = True) -> None:
     if hasattr(signal, "SIGTERM"):  # a service manager's stop: the loop ends, and the caller closes the app
         signal.signal(signal.SIGTERM, lambda *_: server.io_loop.asyncio_loop.call_soon_threadsafe(server.io_loop.stop))
     server.io_loop.add_callback(app.metrics.watch_loop)
+    # The loop and the journal thread first; the other threads' work waits for a free core (priority.py).
+    lower_background()
+    server.io_loop.add_callback(PeriodicCallback(lower_background, 1000).start)
     app.heap.settled()  # the app as started lives on
     try:
         with published(settings.db_path, cli, local_url(settings.address, server.port, prefix)):
