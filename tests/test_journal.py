@@ -93,6 +93,43 @@ def test_rows_the_database_already_holds_are_not_stored_twice(db_path):
         assert count(store) == 2 and count(store, "scores") == 2
 
 
+def test_the_journal_keeps_its_size_while_lines_come_and_go(tmp_path):
+    path = tmp_path / "x.duckdb.journal"
+    kept = journal.Journal(path)
+    try:
+        blocks = path.stat().st_blocks
+        assert path.stat().st_size == journal.SIZE and path.read_bytes() == bytes(journal.SIZE)
+        first, second = rows(2)
+        kept.append([first, second])
+        kept.done(1)  # the database holds one of two lines: both stay
+        assert path.read_bytes().startswith(first + second + b"\0")
+        kept.done(1)
+        assert path.read_bytes() == bytes(journal.SIZE)  # emptied: zeros, in the same blocks
+        third = rows(1, 2)[0]
+        kept.append([third])
+        assert path.read_bytes().startswith(third + b"\0")
+        assert path.stat().st_size == journal.SIZE and path.stat().st_blocks == blocks
+        kept.done(1)
+    finally:
+        kept.close()
+    assert not path.exists()  # the database held every line
+
+
+def test_a_crash_leaves_lines_then_zeros_and_the_next_open_stores_the_lines(db_path):
+    Store(db_path).close()
+    path = journal.path_of(db_path)
+    path.write_bytes(b"".join(rows(2)) + rows(1, 2)[0][:-30] + bytes(journal.SIZE))  # the third cut short
+    with Store(db_path) as store:
+        assert journal.replay(store) == 2
+        assert count(store) == 2
+    assert path.stat().st_size == 0
+    path.write_bytes(bytes(journal.SIZE))  # a crash after the journal was emptied
+    with Store(db_path) as store:
+        assert journal.replay(store) == 0
+        assert count(store) == 2
+    assert path.stat().st_size == 0
+
+
 def test_a_damaged_journal_stops_the_open_and_names_the_line(db_path):
     Store(db_path).close()
     path = journal.path_of(db_path)

@@ -1,9 +1,10 @@
 """The journal of scored payments: what live scoring acknowledged and the database may not have yet.
 
-A REST answer waits for a line appended here and flushed to disk (a fraction of a millisecond), not for a DuckDB
+A REST answer waits for a line written here and flushed to disk (a fraction of a millisecond), not for a DuckDB
 commit (a few milliseconds on a quiet machine, several times that on a busy one). The rows reach the database in
-larger commits a moment later, and the journal is emptied once the database holds all it holds. Whoever opens
-the database next replays what a crash left here, so an acknowledged payment is never lost."""
+larger commits a moment later, and the journal is emptied (zeroed) once the database holds all it holds. Whoever
+opens the database next replays what a crash left here, so an acknowledged payment is never lost. The lines end
+at the first zero byte."""
 from __future__ import annotations
 
 import datetime as dt
@@ -44,44 +45,69 @@ def decode(line: bytes) -> tuple[list[tuple], list[tuple]]:
     return [typed(r, _TX_TIME) for r in transactions], [typed(r, _SCORE_TIME) for r in scored]
 
 
+# The journal's file is this long from the start, zeros where no line is yet. A line then overwrites blocks the
+# file already has, so its flush writes the line and nothing else. Appended to (and emptied by truncating), the
+# file grew at every line, so each flush also committed the filesystem's own journal, and with it whatever the
+# other files had written meanwhile (the database, the logs). Under a team's load (bench/team.py) flushes took
+# p99 6.1 ms and up to 118 ms that way; now p99 5.4 ms and at most 17 ms. Past this size (the database far
+# behind) the file grows as before.
+SIZE = 4 << 20
+
+
+def _used(data: bytes) -> bytes:
+    """The lines of a journal's content: up to the first zero byte (JSON lines never hold one)."""
+    end = data.find(b"\0")
+    return data if end < 0 else data[:end]
+
+
 class Journal:
-    """Appends lines (one thread) and empties the file once the database holds every line (another thread)."""
+    """Writes lines (one thread) and empties the file once the database holds every line (another thread)."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:  # held while this writes: replay() leaves a journal in use alone
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(self._fd)
             raise StoreError(f"the journal {path} is in use by another writer") from None
+        with open(path, "rb") as file:
+            self._end = len(_used(file.read()))  # lines a replay left alone stay ahead of new ones
+        size = os.fstat(self._fd).st_size
+        if size < SIZE:
+            os.pwrite(self._fd, bytes(SIZE - size), size)
+            os.fsync(self._fd)
         self._lock = threading.Lock()
         self.written = self.stored = 0  # lines
 
     def append(self, lines: list[bytes]) -> None:
-        """Durable when this returns. A failed write is cut off again, so no half line stays between whole ones."""
+        """Durable when this returns. A failed write is zeroed again, so no half line stays before whole ones."""
         with self._lock:
-            size, data = os.fstat(self._fd).st_size, b"".join(lines)
+            data, wrote = b"".join(lines), 0
             try:
-                if os.write(self._fd, data) != len(data):  # O_APPEND: one call; short only on a full disk
+                wrote = os.pwrite(self._fd, data, self._end)
+                if wrote != len(data):  # short only on a full disk, past SIZE
                     raise OSError(f"no room for {len(data)} bytes in {self.path}")
                 os.fdatasync(self._fd)
             except OSError:
                 try:
-                    os.ftruncate(self._fd, size)
+                    os.pwrite(self._fd, bytes(wrote or len(data)), self._end)
                 except OSError:
                     pass
                 raise
+            self._end += len(data)
             self.written += len(lines)
 
     def done(self, lines: int) -> None:
-        """The database now holds `lines` more of the lines; with all of them, the file is emptied."""
+        """The database now holds `lines` more of the lines; with all of them, the file is emptied: zeros over
+        its lines, flushed with the next line (a crash before then leaves lines the database already holds,
+        which a replay skips)."""
         with self._lock:
             self.stored += lines
-            if self.stored == self.written:
+            if self.stored == self.written and self._end:
                 try:
-                    os.ftruncate(self._fd, 0)
-                    os.fdatasync(self._fd)
+                    os.pwrite(self._fd, bytes(self._end), 0)
+                    self._end = 0
                 except OSError as exc:  # it stays as it is: the next open skips what the database holds
                     log.warning("the journal %s could not be emptied: %s", self.path, exc)
 
@@ -113,7 +139,10 @@ def replay(store: Store) -> int:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # live scoring in this process writes it: it is not a crash's
             return 0
-        lines = file.read().split(b"\n")
+        lines = _used(file.read()).split(b"\n")
+        if len(lines) == 1:  # no whole line: nothing was answered since the database last held everything
+            file.truncate(0)
+            return 0
         # The last piece has no newline: a write the crash cut short, never acknowledged.
         transactions, scored = [], []
         for number, line in enumerate(lines[:-1], start=1):
