@@ -115,6 +115,17 @@ def test_the_journal_keeps_its_size_while_lines_come_and_go(tmp_path):
     assert not path.exists()  # the database held every line
 
 
+def test_lines_already_in_the_file_when_it_opens_are_never_emptied_away(tmp_path):
+    path = tmp_path / "x.duckdb.journal"
+    old, new = rows(1)[0], rows(1, 1)[0]
+    path.write_bytes(old)  # no replay ran
+    kept = journal.Journal(path)
+    kept.append([new])
+    kept.done(1)  # the database holds the new line, not the old one
+    kept.close()
+    assert path.read_bytes().startswith(old + new + b"\0")  # kept, for the next open to replay
+
+
 def test_a_crash_leaves_lines_then_zeros_and_the_next_open_stores_the_lines(db_path):
     Store(db_path).close()
     path = journal.path_of(db_path)

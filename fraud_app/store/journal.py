@@ -72,13 +72,15 @@ class Journal:
             os.close(self._fd)
             raise StoreError(f"the journal {path} is in use by another writer") from None
         with open(path, "rb") as file:
-            self._end = len(_used(file.read()))  # lines a replay left alone stay ahead of new ones
+            lines = _used(file.read())
         size = os.fstat(self._fd).st_size
         if size < SIZE:
             os.pwrite(self._fd, bytes(SIZE - size), size)
             os.fsync(self._fd)
         self._lock = threading.Lock()
-        self.written = self.stored = 0  # lines
+        # Opened after a replay, the file holds no line. Lines it holds all the same (no replay ran) count as
+        # not yet stored: they are never emptied away, and the next open replays them.
+        self._end, self.written, self.stored = len(lines), lines.count(b"\n"), 0
 
     def append(self, lines: list[bytes]) -> None:
         """Durable when this returns. A failed write is zeroed again, so no half line stays before whole ones."""
