@@ -71,9 +71,8 @@ class Journal:
         except OSError:
             os.close(self._fd)
             raise StoreError(f"the journal {path} is in use by another writer") from None
-        with open(path, "rb") as file:
-            lines = _used(file.read())
         size = os.fstat(self._fd).st_size
+        lines = _used(os.pread(self._fd, size, 0))
         if size < SIZE:
             os.pwrite(self._fd, bytes(SIZE - size), size)
             os.fsync(self._fd)
