@@ -206,7 +206,7 @@ def _serve(app: FraudApp, secret: str, instance: str, setup, cli: Credentials | 
 
     from .api import routes
     from .guard import server_limits
-    from .ui.app import TITLE, create_app
+    from .ui.app import TITLE, closed_pages_quiet, create_app
     from .ui.desktop import SetupPage
 
     settings = app.settings
@@ -229,6 +229,7 @@ def _serve(app: FraudApp, secret: str, instance: str, setup, cli: Credentials | 
                       auth_provider=LaunchSecret(secret, f"fraud_app_{settings.port}"),
                       cookie_secret=secrets.token_urlsafe(32), verbose=False)
     server.start()
+    server.io_loop.asyncio_loop.set_exception_handler(closed_pages_quiet)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, lambda *_: server.io_loop.asyncio_loop.call_soon_threadsafe(server.io_loop.stop))
     log.info("desktop app on http://%s:%d/ (API under /api/v1/)", ADDRESS, settings.port)

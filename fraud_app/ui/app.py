@@ -182,7 +182,7 @@ def serve(app: FraudApp, show: bool = True) -> None:
     if hasattr(signal, "SIGTERM"):  # a service manager's stop: the loop ends, and the caller closes the app
         signal.signal(signal.SIGTERM, lambda *_: server.io_loop.asyncio_loop.call_soon_threadsafe(server.io_loop.stop))
     server.io_loop.add_callback(app.metrics.watch_loop)
-    server.io_loop.asyncio_loop.set_exception_handler(_closed_pages_quiet)
+    server.io_loop.asyncio_loop.set_exception_handler(closed_pages_quiet)
     # The loop and the journal thread first; the other threads' work waits for a free core (priority.py).
     lower_background()
     server.io_loop.add_callback(PeriodicCallback(lower_background, 1000).start)
@@ -194,10 +194,11 @@ def serve(app: FraudApp, show: bool = True) -> None:
         app.jobs.discard_files()  # files the command line never fetched
 
 
-def _closed_pages_quiet(loop, context: dict) -> None:
+def closed_pages_quiet(loop, context: dict) -> None:
     """Panel writes some messages to a page's websocket without awaiting the write: when the page has just
     closed, asyncio logged the write's WebSocketClosedError as a task exception, with a traceback. Nothing is
-    wrong then (the page is gone), so it is a debug line; anything else goes to asyncio's own handler."""
+    wrong then (the page is gone), so it is a debug line; anything else goes to asyncio's own handler. The
+    desktop launcher's server installs it too."""
     if isinstance(context.get("exception"), WebSocketClosedError):
         log.debug("a message to a page that had just closed was dropped")
         return
