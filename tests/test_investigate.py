@@ -24,6 +24,7 @@ from fraud_app.ui.datastore import DataStore
 from fraud_app.ui.charts import AllChart, ReasonsChart, bin_scores
 from fraud_app.ui.investigate import InvestigateView
 from fraud_app.ui.review import PAGE_SIZE as QUEUE_PAGE, ReviewView
+from fraud_app.ui.view import HIDDEN, SHOWN
 
 
 @pytest.fixture(scope="module")
@@ -279,12 +280,30 @@ def test_the_view_builds_and_follows_the_focus(app, store):
     at = list(table.value["Transaction"]).index(tid)
     assert table.page == at // view_module.PAGE_SIZE + 1  # the page that holds it, where it is highlighted
     assert styled_rows(table) == [at]
+    assert view._opening.styles == HIDDEN and view._detail.styles == view._all_slot.styles == SHOWN
+    assert list(view._all.here.data["y"]) == [row["amount"]]  # marked among all the payments
     other = table.value["Transaction"].iloc[0]
     data.investigate(other)
     assert view.transaction_id == other and f"Transaction {other}" in _texts(root)
     assert styled_rows(table) == [0]  # the highlight moves with the transaction
+    assert list(view._all.here.data["y"]) == [investigate.transaction(store, other)["amount"]]  # and the marker
     data.investigate("no such id")
     assert "No transaction with id" in _texts(root)
+
+
+def test_a_transaction_that_could_not_be_fetched_says_so(app, store):
+    data = DataStore(app=app)
+    view = InvestigateView(data_store=data)
+    root = pn.panel(view).get_root()
+    tid = approved_id(store)
+    data.investigate(tid)
+    view.failed(RuntimeError("the chart's points"), "all")  # every payment's chart: the transaction stays
+    assert f"Transaction {tid}" in _texts(root) and view._detail.visible
+    view.failed(RuntimeError("the transaction's queries"), "")
+    assert "Could not open" in _texts(root) and not view._detail.visible and view._notice.visible
+    assert view._opening.styles == HIDDEN
+    data.investigate(tid)  # asked again, it is fetched again
+    assert f"Transaction {tid}" in _texts(root) and view._detail.visible and not view._notice.visible
 
 
 def test_the_cards_table_and_its_download_speak_in_words(app, store):

@@ -32,6 +32,7 @@ from fraud_app.ui.plots_css import NoCssVisuals
 from fraud_app.ui.review import ReviewView
 from fraud_app.ui.safe import plain
 from fraud_app.ui.summary import SummaryView
+from fraud_app.ui.view import HIDDEN, SHOWN
 
 log = logging.getLogger(__name__)
 TITLE = "fraud_app"
@@ -51,7 +52,6 @@ Fast._resources = {**Fast._resources, "font": {}}
 warnings.filterwarnings("ignore", message="reference already known", category=BokehUserWarning)
 
 
-HIDDEN, SHOWN = {"display": "none"}, {"display": ""}  # "" takes the style away
 VIEWS = {"Overview": OverviewView, "Review queue": ReviewView, "Investigate": InvestigateView,
          "Model": ModelView, "Monitoring": MonitoringView, "Data": SummaryView}
 

@@ -213,6 +213,7 @@ class AllChart:
             ("payments", "@payments{0,0}")]))
         fig.on_event(RangesUpdate, self._moved)
         self._asked = None
+        self._marked: dict | None = None
 
     @staticmethod
     def cells(points: pd.DataFrame, top: float, x_range: tuple[float, float] | None,
@@ -239,18 +240,21 @@ class AllChart:
         if points is None:
             return {"points": None}
         top = max(points.attrs["top"], 1.1 * row["amount"]) if row else points.attrs["top"]
-        window = points.attrs["window"]
-        shown = (row is not None and window is not None
-                 and window[0] <= np.datetime64(row["timestamp"], "us") <= window[1])
-        out = {"points": points, "top": top,
-               "here": {"x": [np.datetime64(row["timestamp"], "ms")], "y": [row["amount"]]} if shown
-               else {"x": [], "y": []}}  # a far-off one would widen the axis
+        out = {"points": points, "top": top, "row": row}
         if points is not self.points or top != self.top:
             times = points["time"].to_numpy()
             first = ([float(t.astype("datetime64[ms]").astype(np.int64)) for t in (times.min(), times.max())]
                      if len(times) else [w / 1000 for w in _window(points)])  # the first view spans the payments
             out |= {"cells": self.cells(points, top, tuple(first), (0, top)), "x_range": first}
         return out
+
+    def mark(self, row: dict | None) -> None:
+        """The transaction's marker on the points drawn now, if any. Unchanged, nothing is sent to the page."""
+        if self.points is None:
+            return
+        here = _marker(self.points, row)
+        if self._marked != here:
+            self._marked, self.here.data = here, here
 
     def show(self, data: dict) -> None:
         self.figure.visible = data["points"] is not None
@@ -267,7 +271,7 @@ class AllChart:
             self.figure.x_range.update(start=x0, end=x1, reset_start=x0, reset_end=x1)
             self.figure.y_range.update(start=0, end=y1, reset_start=0, reset_end=y1)
             self.source.data = data["cells"]
-        self.here.data = data["here"]
+        self.mark(data["row"])
 
     def _moved(self, event: RangesUpdate) -> None:
         if self.points is None or None in (event.x0, event.x1, event.y0, event.y1):
@@ -285,6 +289,14 @@ class AllChart:
                 doc.add_next_tick_callback(lambda: setattr(self.source, "data", cells))
 
         doc.add_next_tick_callback(rebin)
+
+
+def _marker(points: pd.DataFrame, row: dict | None) -> dict:
+    """The transaction's marker: none for one far off the drawn times (it would widen the axis)."""
+    window = points.attrs["window"]
+    if row is None or window is None or not window[0] <= np.datetime64(row["timestamp"], "us") <= window[1]:
+        return {"x": [], "y": []}
+    return {"x": [np.datetime64(row["timestamp"], "ms")], "y": [row["amount"]]}
 
 
 def _window(points: pd.DataFrame) -> tuple[int, int]:

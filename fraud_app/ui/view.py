@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from functools import partial
 from typing import Any, Callable
 
@@ -11,6 +12,11 @@ from panel.io.document import hold
 from panel.viewable import Viewer
 
 from .datastore import DataStore
+
+log = logging.getLogger(__name__)
+# A part of the page hidden and shown with a style: BokehJS applies `styles` without laying the page out again,
+# where a change of `visible` makes it measure the whole root ("" takes the style away).
+HIDDEN, SHOWN = {"display": "none"}, {"display": ""}
 
 
 class View(Viewer):
@@ -40,6 +46,9 @@ class View(Viewer):
         if event.new and self._stale:
             self._stale = False
             self.drawn += 1
+
+    def failed(self, error: Exception, lane: str) -> None:
+        """What the view shows when a fetch in `lane` failed (logged already). By default it keeps what it shows."""
 
     def later(self, fetch: Callable[[], Any], show: Callable[[Any], None], lane: str = "") -> None:
         """fetch() in a worker thread, then show(its result) on the session's event loop. That loop serves every
@@ -72,7 +81,13 @@ class View(Viewer):
                     show(found)
 
         async def run() -> None:
-            found = await asyncio.to_thread(fetch)
+            try:
+                found = await asyncio.to_thread(fetch)
+            except Exception as error:  # noqa: BLE001  (logged; the view says it could not show its results)
+                log.exception("%s could not fetch what it shows", type(self).__name__)
+                if asked == self._asked[lane]:
+                    pn.state.execute(partial(self.failed, error, lane), schedule=True)
+                return
             if pn.state.loaded:
                 pn.state.execute(partial(shown, found), schedule=True)  # with the document's lock, as Bokeh needs
             else:
