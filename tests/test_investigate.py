@@ -304,6 +304,12 @@ def test_a_transaction_that_could_not_be_fetched_says_so(app, store):
     assert view._opening.styles == HIDDEN
     data.investigate(tid)  # asked again, it is fetched again
     assert f"Transaction {tid}" in _texts(root) and view._detail.visible and not view._notice.visible
+    flagged = flagged_id(store)
+    data.investigate(flagged)
+    assert view._decide_row.visible
+    view.failed(RuntimeError("the transaction's queries"), "")
+    view.key("c")  # the alert is not on screen: no decision
+    assert view.decision.message == "" and investigate.transaction(store, flagged)["case_status"] is None
 
 
 def test_the_cards_table_and_its_download_speak_in_words(app, store):

@@ -152,8 +152,8 @@ class InvestigateView(View):
     KEYS = tuple(DECISION_KEYS)  # what key() takes
 
     def key(self, key: str) -> None:
-        """c, l or e decide the alert shown, as in a case."""
-        if self._decide_row.visible and key in DECISION_KEYS:
+        """c, l or e decide the alert shown, as in a case: not one still being fetched, nor one not shown."""
+        if self._decide_row.visible and self._shown == self.transaction_id and key in DECISION_KEYS:
             self.decision.decide(DECISION_KEYS[key])
 
     def _decide(self, status: str, note: str | None) -> str:
