@@ -272,7 +272,10 @@ class DriftJobs:
                 job.finished = time.monotonic()
                 job.future.set_result(result)
             except Exception as exc:  # shown to the analyst; the log keeps the traceback
-                log.exception("drift of %s failed", version)
+                if self.store.closed:  # the app is stopping: not a failure to report
+                    log.info("drift of %s stopped: the database closed", version)
+                else:
+                    log.exception("drift of %s failed", version)
                 job.future.set_exception(exc)
 
         self._pool.submit(run)

@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -69,6 +70,39 @@ def test_each_thread_gets_its_own_cursor_and_writes_all_land(store):
     assert not errors
     assert len(seen) == 8
     assert count(store, "audit_log") == 400
+
+
+def test_closing_waits_for_threads_still_making_cursors(db_path):
+    # As the app stops, a page or a job may still be asking for cursors: DuckDB refuses to close a connection
+    # busy with another call rather than waiting, and the desktop app's Quit once exited with an error.
+    with Store(db_path) as store:
+        store.cursor().execute("CREATE TABLE kept AS SELECT 42 AS answer")
+    for _ in range(10):
+        store = Store(db_path)
+        made, ended = [0], []
+
+        def ask() -> None:
+            while True:
+                try:
+                    store.new_cursor().close()
+                except Exception as error:  # noqa: BLE001  (what a thread sees once the store is closed)
+                    ended.append(error)
+                    return
+                made[0] += 1
+
+        threads = [threading.Thread(target=ask) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 120
+        while made[0] < 200 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert made[0] >= 200
+        store.close()  # raises if the connection was busy
+        for thread in threads:
+            thread.join(timeout=120)
+        assert len(ended) == 2
+    with Store(db_path) as again:
+        assert again.cursor().execute("SELECT answer FROM kept").fetchall() == [(42,)]
 
 
 def test_failed_transaction_leaves_nothing(store):

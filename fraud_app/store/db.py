@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -46,6 +47,20 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
         raise StoreError(f"{path} is not a usable DuckDB database: {str(exc).splitlines()[0]}") from None
 
 
+def _when_free(call, patience: float = 10.0):
+    """call() on the shared connection, again while another thread is making a cursor from it: DuckDB refuses
+    a call on a busy connection instead of waiting, and a page or job still working as the app stops makes
+    cursors until it sees the store closed."""
+    until = time.monotonic() + patience
+    while True:
+        try:
+            return call()
+        except duckdb.ResourceInUseException:
+            if time.monotonic() > until:
+                raise
+            time.sleep(0.001)
+
+
 class Store:
     """One per process. Threads share the database instance, each with its own cursor."""
 
@@ -73,6 +88,8 @@ class Store:
 
     def new_cursor(self) -> duckdb.DuckDBPyConnection:
         """A private cursor, e.g. for work that creates temporary tables."""
+        if self._closed:
+            raise StoreError(f"the database {self.path} is closed")
         cur = self._con.cursor()
         cur.execute("SET TimeZone = 'UTC'")
         return cur
@@ -94,10 +111,14 @@ class Store:
         if not self._closed:
             self._closed = True
             try:
-                self._con.execute("CHECKPOINT")
+                _when_free(lambda: self._con.execute("CHECKPOINT"))
             except duckdb.Error as exc:  # e.g. another thread's open transaction; the log is replayed next time
                 log.warning("no checkpoint on closing %s: %s", self.path, str(exc).splitlines()[0])
-            self._con.close()
+            _when_free(self._con.close)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def __enter__(self) -> "Store":
         return self
